@@ -1,0 +1,130 @@
+"""The ``wsd-scan-server`` command.
+
+    wsd-scan-server [--host H] [--port P] [--config FILE] [--state-dir DIR]
+                    [--trace-soap] [--log-level LEVEL] [--check-config]
+
+Serves every SANE scanner it finds (SANE_CONFIG_DIR is honoured) and logs one
+line per scan service with the full URL a client configures
+(``scan service http://H:P/scanners/<slug> ...``). Logs go to stderr, one
+line each, for journald. SIGINT/SIGTERM stop it cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import signal
+import socket
+import sys
+from pathlib import Path
+
+from .config import ConfigError, load
+
+log = logging.getLogger("wsd-scan-server")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wsd-scan-server", description="WS-Scan network scanner server over SANE")
+    parser.add_argument("--host", help="address to listen on (default 0.0.0.0: every interface)")
+    parser.add_argument("--port", type=int, help="HTTP port (default 5358)")
+    parser.add_argument("--config", type=Path, help="TOML configuration file (default /etc/wsd-scan-server/config.toml)")
+    parser.add_argument("--state-dir", type=Path, help="directory for persistent state")
+    parser.add_argument("--trace-soap", action="store_true", help="log every SOAP message in and out")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--check-config", action="store_true", help="validate the configuration and exit")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status (2 for configuration errors)."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level),
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config = load(args.config)
+    except ConfigError as exc:
+        print(f"wsd-scan-server: configuration error: {exc}", file=sys.stderr)
+        return 2
+    overrides = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port is not None:
+        if not 0 < args.port < 65536:
+            print("wsd-scan-server: --port must be 1..65535", file=sys.stderr)
+            return 2
+        overrides["http_port"] = args.port
+    if args.state_dir:
+        overrides["state_dir"] = args.state_dir.resolve()
+    if args.trace_soap:
+        overrides["trace_soap"] = True
+    config = dataclasses.replace(config, **overrides)
+    if args.check_config:
+        print("configuration OK")
+        return 0
+    if config.trace_soap:
+        logging.getLogger("firmware.trace").setLevel(logging.DEBUG)
+        logging.getLogger().setLevel(min(logging.getLogger().level, logging.DEBUG))
+    try:
+        return asyncio.run(_serve(config))
+    except KeyboardInterrupt:
+        return 0
+
+
+async def _serve(config) -> int:
+    from drivers.sane import SaneScanner, list_scanners
+
+    from .app import build_app
+
+    infos = await list_scanners()
+    scanners = []
+    for info in infos:
+        overrides = config.overrides_for(info.name, info.usb_id)
+        if overrides.disabled:
+            log.info("scanner %s disabled in the configuration", info.name)
+            continue
+        scanners.append(
+            SaneScanner(info, sane_options=overrides.sane_options, unresponsive_timeout=config.worker_timeout)
+        )
+    if not scanners:
+        log.warning("no SANE scanner found; serving nothing (is SANE_CONFIG_DIR right?)")
+    try:
+        app = await build_app(config, scanners)
+    except OSError as exc:
+        log.error("cannot listen on %s:%d: %s", config.host, config.http_port, exc.strerror or exc)
+        for scanner in scanners:
+            await scanner.shutdown()
+        return 1
+    for host in _client_hosts(config.host):
+        for served, url in app.urls(host):
+            info = served.scanner.info
+            log.info("scan service %s (%s %s, SANE %s)", url, info.vendor, info.model, info.name)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("stopping")
+    await app.stop()
+    return 0
+
+
+def _client_hosts(host: str) -> list[str]:
+    """Addresses clients can use for a listening address: a wildcard becomes this host's
+    primary address and loopback."""
+    if host not in ("0.0.0.0", "::", ""):
+        return [host]
+    hosts = []
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1; connect() on UDP sends nothing
+            hosts.append(probe.getsockname()[0])
+    except OSError:
+        pass
+    if "127.0.0.1" not in hosts:
+        hosts.append("127.0.0.1")
+    return hosts

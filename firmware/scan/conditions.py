@@ -1,0 +1,85 @@
+"""Where a driver Condition becomes ScannerStatus, JobStateReasons and a SOAP fault.
+
+One table, following REFERENCE.md section 7 (and what sane-airscan reads back
+after a fault: it maps ScannerStateReasons MediaJam/MultipleFeedError to
+"jammed", CoverOpen/InterlockOpen to "cover open", AttentionRequired to
+"busy", and ClientErrorNoImagesAvailable to "no documents").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from drivers.base import Condition, Source
+
+from ..wire import faults
+from ..wire.faults import SoapFault
+
+
+@dataclass(frozen=True)
+class Effect:
+    """What one :class:`~drivers.base.Condition` does.
+
+    ``device_condition``: the DeviceCondition Name and Severity raised on the
+    scanner (None: no condition); ``attention``: the scanner needs an operator
+    (ScannerState Stopped / AttentionRequired) without a standard condition
+    name; ``job_reasons``: JobStateReasons of the job it aborts;
+    ``fault``: the SOAP fault for the operation that hit it, given a reason text.
+    """
+
+    device_condition: tuple[str, str] | None
+    job_reasons: tuple[str, ...]
+    fault: Callable[[str], SoapFault]
+    attention: bool = False
+
+
+_ERRORS = ("JobCompletedWithErrors",)
+_STOPPED = ("JobCompletedWithErrors", "ScannerStopped")
+
+EFFECTS: dict[Condition, Effect] = {
+    Condition.JAMMED: Effect(("MediaJam", "Critical"), _STOPPED, faults.client_error_job_cancelled),
+    Condition.COVER_OPEN: Effect(("CoverOpen", "Critical"), _STOPPED, faults.client_error_job_cancelled),
+    Condition.NO_DOCS: Effect(("InputTrayEmpty", "Informational"), _ERRORS, faults.client_error_no_images_available),
+    Condition.DEVICE_BUSY: Effect(None, _ERRORS, faults.server_error_not_accepting_jobs),
+    Condition.WARMING_UP: Effect(("LampWarning", "Informational"), _ERRORS, faults.server_error_not_accepting_jobs),
+    Condition.DEVICE_GONE: Effect(None, _STOPPED, faults.server_error_internal_error, attention=True),
+    Condition.UNRESPONSIVE: Effect(None, _ERRORS, faults.server_error_internal_error),
+    Condition.IO_ERROR: Effect(None, _ERRORS, faults.server_error_internal_error),
+    Condition.CANCELLED: Effect(None, ("None",), faults.client_error_job_cancelled),
+}
+
+# ScannerStateReason for each DeviceCondition Name (LampWarning is the condition,
+# LampWarming the state reason: the XSD spells them differently).
+STATE_REASON_OF_CONDITION = {
+    "MediaJam": "MediaJam",
+    "MultipleFeedError": "MultipleFeedError",
+    "CoverOpen": "CoverOpen",
+    "InterlockOpen": "InterlockOpen",
+    "LampWarning": "LampWarming",
+    "LampError": "LampError",
+    "Calibrating": "Calibrating",
+    "InternalStorageFull": "InternalStorageFull",
+}
+
+
+def effect_of(condition: Condition) -> Effect:
+    """The :class:`Effect` of ``condition``."""
+    return EFFECTS[condition]
+
+
+def component_for(condition_name: str, source: Source) -> str:
+    """The DeviceCondition Component for a condition on ``source``: the feeder for
+    ADF sources, else the platen (MediaPath for a flatbed jam)."""
+    if source in (Source.ADF, Source.ADF_DUPLEX):
+        return "ADF"
+    return "MediaPath" if condition_name in ("MediaJam", "MultipleFeedError") else "Platen"
+
+
+def fault_for_create(condition: Condition, message: str) -> SoapFault:
+    """The fault CreateScanJob answers when the device cannot start a job:
+    ServerErrorNotAcceptingJobs for everything but an empty feeder
+    (ClientErrorNoImagesAvailable)."""
+    if condition is Condition.NO_DOCS:
+        return faults.client_error_no_images_available(message)
+    return faults.server_error_not_accepting_jobs(message)

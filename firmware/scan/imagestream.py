@@ -1,0 +1,70 @@
+"""Run the image encoder in a thread and hand its output to the event loop as it comes.
+
+The encoder (Pillow, blocking) writes into a small bounded queue; the async
+side yields the chunks to the HTTP response. At most :data:`QUEUE_CHUNKS`
+chunks wait in memory, so a slow client slows the encoder instead of
+filling memory. When the consumer stops early (client gone, job canceled),
+the encoder's next write raises and the thread ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from typing import AsyncIterator, Callable
+
+QUEUE_CHUNKS = 8
+_DONE = object()
+
+
+class _Stopped(Exception):
+    """The consumer went away; the encoder must stop."""
+
+
+async def threaded_chunks(
+    produce: Callable[[Callable[[bytes], None]], object],
+    executor: concurrent.futures.Executor | None = None,
+) -> AsyncIterator[bytes]:
+    """Yield what ``produce(write)`` writes, while it runs in ``executor``.
+
+    ``produce`` is a blocking callable that calls ``write(chunk)`` with bytes-like
+    chunks. Exceptions raised by ``produce`` are re-raised here after the
+    chunks written before them.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[object] = asyncio.Queue()
+    slots = threading.Semaphore(QUEUE_CHUNKS)
+    stopped = threading.Event()
+
+    def write(chunk: bytes) -> None:
+        while not slots.acquire(timeout=0.5):
+            if stopped.is_set():
+                raise _Stopped()
+        if stopped.is_set():
+            raise _Stopped()
+        loop.call_soon_threadsafe(queue.put_nowait, bytes(chunk))
+
+    def work() -> None:
+        try:
+            produce(write)
+        finally:
+            loop.call_soon_threadsafe(queue.put_nowait, _DONE)
+
+    future = loop.run_in_executor(executor, work)
+    try:
+        while True:
+            item = await queue.get()
+            if item is _DONE:
+                break
+            slots.release()
+            yield item  # type: ignore[misc]
+        await future
+    finally:
+        stopped.set()
+        slots.release()
+        if not future.done():
+            try:
+                await future
+            except _Stopped:
+                pass

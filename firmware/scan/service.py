@@ -1,0 +1,439 @@
+"""The WS-Scan scan service of one scanner: the eight operations (REFERENCE.md section 1).
+
+Each operation parses its body with the model, acts on the job table, the
+scanner status and the driver, and returns a model element as the reply body.
+Driver failures become job end states, scanner status and faults through
+:mod:`firmware.scan.conditions` only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, field
+
+from drivers.base import Capabilities, Condition, Scanner, ScannerError, ScannerInfo
+
+from ..jobs.job import CANCELED, COMPLETED, Job, JobEnded
+from ..jobs.manager import JobTable, ScannerBusy
+from ..jobs.runner import PageBuffer, ScanRunner
+from ..wire import faults
+from ..wire import namespaces as ns
+from ..wire.envelope import Request
+from ..wire.handler import Operation, Reply, StreamedReply
+from ..wire.mtom import MtomWriter
+from ..wire.xml import Element
+from . import capabilities as capmap
+from . import conditions, encode
+from .imagestream import threaded_chunks
+from .model import (
+    CancelJobRequest,
+    CancelJobResponse,
+    CreateScanJobRequest,
+    CreateScanJobResponse,
+    ElementData,
+    GetActiveJobsResponse,
+    GetJobElementsRequest,
+    GetJobElementsResponse,
+    GetJobHistoryResponse,
+    GetScannerElementsRequest,
+    GetScannerElementsResponse,
+    RetrieveImageRequest,
+    RetrieveImageResponse,
+    ValidateScanTicketRequest,
+    ValidateScanTicketResponse,
+)
+from .status import ScannerStatusTracker
+from .ticket import ResolvedTicket, resolve_ticket
+
+log = logging.getLogger(__name__)
+
+_RUNS_KEPT = 16
+
+OPERATIONS = (
+    "GetScannerElements",
+    "ValidateScanTicket",
+    "CreateScanJob",
+    "RetrieveImage",
+    "CancelJob",
+    "GetJobElements",
+    "GetActiveJobs",
+    "GetJobHistory",
+)
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """Per-scanner service settings.
+
+    ``formats``: FormatValues offered, in preference order (the first is the
+    default); ``jpeg_quality`` 1..100 when a ticket gives none; ``job_timeout``
+    seconds allowed before the first and between RetrieveImage calls (the
+    spec's 60 s); ``friendly_name`` for ScannerDescription.
+    """
+
+    formats: tuple[str, ...] = encode.SUPPORTED_FORMATS
+    jpeg_quality: int = 85
+    job_timeout: float = 60.0
+    friendly_name: str | None = None
+
+
+@dataclass(eq=False)
+class _Run:
+    """A job with its runner and bookkeeping while it is active."""
+
+    job: Job
+    runner: ScanRunner
+    resolved: ResolvedTicket
+    started: float = field(default_factory=time.monotonic)
+    timer: asyncio.TimerHandle | None = None
+    retrieving: bool = False
+    failure: ScannerError | None = None
+
+
+class ScanService:
+    """The scan service for ``scanner``; ``operations()`` gives the action table for the HTTP handler."""
+
+    def __init__(
+        self,
+        scanner: Scanner,
+        capabilities: Capabilities,
+        jobs: JobTable,
+        settings: ServiceSettings = ServiceSettings(),
+        executor: concurrent.futures.Executor | None = None,
+    ) -> None:
+        self.scanner = scanner
+        self.info: ScannerInfo = scanner.info
+        self.capabilities = capabilities
+        self.jobs = jobs
+        self.settings = settings
+        self.status = ScannerStatusTracker()
+        self._executor = executor
+        self._runs: dict[int, _Run] = {}
+        self._closing: set[asyncio.Task] = set()
+        self._configuration = capmap.scanner_configuration(capabilities, settings.formats)
+        self._default_ticket = capmap.default_ticket(capabilities, settings.formats[0])
+        self._description = capmap.scanner_description(self.info, settings.friendly_name)
+
+    def operations(self) -> dict[str, Operation]:
+        """Map every WS-Scan request action URI to its handler."""
+        return {ns.scan_action(name): getattr(self, _snake(name)) for name in OPERATIONS}
+
+    # --- GetScannerElements ------------------------------------------------------
+
+    async def get_scanner_elements(self, request: Request) -> Reply:
+        """GetScannerElements: one ElementData per requested name; unknown names get Valid="false"."""
+        req = GetScannerElementsRequest.from_xml(_body(request), request.prefixes)
+        elements = []
+        for name in req.names:
+            content = None
+            if name.namespace == ns.SCAN:
+                content = {
+                    "ScannerDescription": lambda: self._description,
+                    "ScannerConfiguration": lambda: self._configuration,
+                    "ScannerStatus": self.status.snapshot,
+                    "DefaultScanTicket": lambda: self._default_ticket,
+                }.get(name.local, lambda: None)()
+            emitted = f"wscn:{name.local}" if name.namespace == ns.SCAN else name.text
+            elements.append(ElementData(name=emitted, valid=content is not None, content=content))
+        return _reply("GetScannerElements", GetScannerElementsResponse(elements=tuple(elements)).to_xml())
+
+    # --- ValidateScanTicket ------------------------------------------------------
+
+    async def validate_scan_ticket(self, request: Request) -> Reply:
+        """ValidateScanTicket: ValidTicket, the ImageInformation that would result, and the
+        corrected ticket when something had to change."""
+        req = ValidateScanTicketRequest.from_xml(_body(request))
+        resolved = self._resolve(req.ticket)
+        corrected = None
+        if resolved.adjusted:
+            corrected = dataclasses.replace(
+                req.ticket, document_parameters=dataclasses.replace(resolved.final, override=frozenset(), used_default=frozenset())
+            )
+        response = ValidateScanTicketResponse(
+            valid=not resolved.adjusted, image_information=resolved.image_information, valid_scan_ticket=corrected
+        )
+        return _reply("ValidateScanTicket", response.to_xml())
+
+    def _resolve(self, ticket) -> ResolvedTicket:
+        return resolve_ticket(
+            ticket, self.capabilities, self.settings.formats, self.settings.formats[0], self.settings.jpeg_quality
+        )
+
+    # --- CreateScanJob -----------------------------------------------------------
+
+    async def create_scan_job(self, request: Request) -> Reply:
+        """CreateScanJob: validate the ticket, create the job and start scanning; answers at once.
+
+        Faults: ClientErrorInvalidScanIdentifier / ClientErrorInvalidDestinationToken
+        (no device-initiated scans are pending), the ticket faults of
+        :func:`resolve_ticket`, ServerErrorNotAcceptingJobs while a job is active
+        or when the device cannot start.
+        """
+        req = CreateScanJobRequest.from_xml(_body(request))
+        if req.scan_identifier:
+            raise faults.client_error_invalid_scan_identifier()
+        if req.destination_token:
+            raise faults.client_error_invalid_destination_token()
+        resolved = self._resolve(req.ticket)
+        try:
+            job = self.jobs.create(req.ticket, resolved.final, resolved.image_information)
+        except ScannerBusy:
+            raise faults.server_error_not_accepting_jobs("The scanner is busy with another job.") from None
+        runner = ScanRunner(
+            self.scanner,
+            resolved.params,
+            resolved.max_pages,
+            on_failure=lambda error: self._job_failed(job, error),
+            on_empty=lambda: self._feeder_empty(job),
+        )
+        run = _Run(job, runner, resolved)
+        self._runs[job.job_id] = run
+        for old in list(self._runs)[:-_RUNS_KEPT]:  # ended runs are kept a while for their failure
+            del self._runs[old]
+        self.status.set_job_active(True)
+        log.info(
+            "job %d created: %s %s %d dpi %s", job.job_id, resolved.params.source.value,
+            resolved.params.mode.value, resolved.params.resolution, resolved.format,
+        )
+        try:
+            await runner.start()
+        except ScannerError as error:
+            self._job_failed(job, error)
+            raise conditions.fault_for_create(error.condition, error.message) from None
+        job.scanning()
+        self._arm_timeout(run)
+        response = CreateScanJobResponse(
+            job_id=job.job_id,
+            job_token=job.job_token,
+            image_information=resolved.image_information,
+            document_final_parameters=resolved.final,
+        )
+        return _reply("CreateScanJob", response.to_xml())
+
+    # --- RetrieveImage -----------------------------------------------------------
+
+    async def retrieve_image(self, request: Request) -> Reply | StreamedReply:
+        """RetrieveImage: wait for the next side, then stream it as MTOM in the job's format.
+
+        Faults: ClientErrorJobIdNotFound, ClientErrorInvalidJobToken,
+        ClientErrorNoImagesAvailable (no more sides: the end of an ADF batch),
+        ClientErrorJobCancelled (canceled, aborted or timed-out job), and the
+        condition's fault when the device fails while scanning.
+        """
+        req = RetrieveImageRequest.from_xml(_body(request))
+        job = self.jobs.get(req.job_id)
+        if job is None:
+            raise faults.client_error_job_id_not_found(req.job_id)
+        if req.job_token != job.job_token:
+            raise faults.client_error_invalid_job_token()
+        run = self._runs.get(job.job_id)
+        if job.ended or run is None:
+            raise self._ended_fault(job)
+        if run.retrieving:
+            raise faults.operation_failed("Another RetrieveImage of this job is in progress.")
+        run.retrieving = True
+        self._disarm_timeout(run)
+        try:
+            page = await run.runner.next_page()
+        except ScannerError as error:
+            run.retrieving = False
+            self._job_failed(job, error)
+            raise conditions.effect_of(error.condition).fault(error.message) from None
+        except BaseException:
+            run.retrieving = False
+            raise
+        if page is None or job.ended:
+            run.retrieving = False
+            raise self._ended_fault(job)
+        job.transferring()
+        name = req.document_name or f"scan{job.job_id}-{job.scans_completed + 1}"
+        writer = MtomWriter(encode.MIME_TYPES[run.resolved.format])
+        return StreamedReply(
+            action=ns.scan_action("RetrieveImageResponse"),
+            writer=writer,
+            body=RetrieveImageResponse(content_id=writer.content_id).to_xml(),
+            data=self._stream(run, page, name),
+            on_abort=lambda exc: self._transfer_broken(run, exc),
+        )
+
+    async def _stream(self, run: _Run, page: PageBuffer, document_name: str):
+        info = page.info
+        if page.lines != info.lines:
+            info = dataclasses.replace(info, lines=page.lines)
+        resolved = run.resolved
+
+        def produce(write):
+            return encode.encode_page(
+                resolved.format, info, page.data, write, quality=resolved.quality, bilevel=resolved.bilevel
+            )
+
+        async for chunk in threaded_chunks(produce, self._executor):
+            if run.job.ended:
+                raise faults.client_error_job_cancelled("The job ended during the transfer.")
+            yield chunk
+        del page, produce  # the raw page can go before the next one is scanned
+        run.retrieving = False
+        self._page_sent(run, document_name)
+
+    def _page_sent(self, run: _Run, document_name: str) -> None:
+        job = run.job
+        if job.ended:
+            return
+        job.page_delivered(document_name)
+        self.status.clear_all()
+        run.runner.page_sent()
+        if run.runner.exhausted:
+            self._finish(run, lambda: job.complete())
+        else:
+            job.scanning()
+            self._arm_timeout(run)
+
+    def _transfer_broken(self, run: _Run, exc: BaseException) -> None:
+        run.retrieving = False
+        if not run.job.ended:
+            log.warning("job %d: image transfer broke: %s", run.job.job_id, exc)
+            self._finish(run, lambda: run.job.abort(("JobCompletedWithErrors",)))
+
+    def _feeder_empty(self, job: Job) -> None:
+        """A scan running ahead found no paper: the batch is over (or never started)."""
+        run = self._runs.get(job.job_id)
+        if run is None or job.ended:
+            return
+        if job.scans_completed == 0:
+            self._job_failed(job, ScannerError(Condition.NO_DOCS, "Document feeder out of documents"))
+        else:
+            self._finish(run, lambda: job.complete())
+
+    def _ended_fault(self, job: Job) -> faults.SoapFault:
+        if job.state == COMPLETED:
+            return faults.client_error_no_images_available()
+        run = self._runs.get(job.job_id)
+        failure = run.failure if run is not None else None
+        if job.state == CANCELED or failure is None:
+            return faults.client_error_job_cancelled(f"The job is {job.state}.")
+        return conditions.effect_of(failure.condition).fault(failure.message)
+
+    # --- CancelJob ---------------------------------------------------------------
+
+    async def cancel_job(self, request: Request) -> Reply:
+        """CancelJob: move a Pending or Processing job to Canceled and stop the hardware.
+
+        Faults: ClientErrorJobIdNotFound for an unknown or already ended job.
+        """
+        req = CancelJobRequest.from_xml(_body(request))
+        job = self.jobs.get(req.job_id)
+        run = self._runs.get(req.job_id)
+        if job is None or job.ended or run is None:
+            raise faults.client_error_job_id_not_found(req.job_id)
+        self._finish(run, lambda: job.cancel(), cancel=True)
+        return _reply("CancelJob", CancelJobResponse().to_xml())
+
+    # --- GetJobElements, GetActiveJobs, GetJobHistory ------------------------------
+
+    async def get_job_elements(self, request: Request) -> Reply:
+        """GetJobElements: JobStatus, ScanTicket and/or Documents of an active or remembered job.
+
+        Faults: ClientErrorJobIdNotFound.
+        """
+        req = GetJobElementsRequest.from_xml(_body(request))
+        job = self.jobs.get(req.job_id)
+        if job is None:
+            raise faults.client_error_job_id_not_found(req.job_id)
+        elements = []
+        for name in req.names:
+            content = {"JobStatus": job.status, "ScanTicket": lambda: job.ticket, "Documents": job.documents}.get(
+                name, lambda: None
+            )()
+            emitted = f"wscn:{name}" if content is not None else name
+            elements.append(ElementData(name=emitted, valid=content is not None, content=content))
+        return _reply("GetJobElements", GetJobElementsResponse(elements=tuple(elements)).to_xml())
+
+    async def get_active_jobs(self, request: Request) -> Reply:
+        """GetActiveJobs: a JobSummary for every job not yet ended."""
+        summaries = tuple(job.summary() for job in self.jobs.active_jobs())
+        return _reply("GetActiveJobs", GetActiveJobsResponse(summaries=summaries).to_xml())
+
+    async def get_job_history(self, request: Request) -> Reply:
+        """GetJobHistory: JobSummary of remembered ended jobs, newest first."""
+        summaries = tuple(job.summary() for job in self.jobs.history())
+        return _reply("GetJobHistory", GetJobHistoryResponse(summaries=summaries).to_xml())
+
+    # --- ending jobs -------------------------------------------------------------
+
+    def _job_failed(self, job: Job, error: ScannerError) -> None:
+        """The device failed during ``job``: raise the condition, end the job (REFERENCE.md section 7)."""
+        run = self._runs.get(job.job_id)
+        if run is None or job.ended:
+            return
+        run.failure = error
+        effect = conditions.effect_of(error.condition)
+        if effect.device_condition is not None:
+            name, severity = effect.device_condition
+            self.status.raise_condition(name, conditions.component_for(name, run.resolved.params.source), severity)
+        if effect.attention:
+            self.status.set_attention(True)
+        log.warning("job %d: %s (%s)", job.job_id, error.condition.value, error.message)
+        if error.condition is Condition.CANCELLED:
+            self._finish(run, lambda: job.cancel())
+        else:
+            self._finish(run, lambda: job.abort(effect.job_reasons))
+
+    def _finish(self, run: _Run, transition, cancel: bool = False) -> None:
+        """End ``run.job`` with ``transition`` and free the scanner (in the background)."""
+        self._disarm_timeout(run)
+        try:
+            transition()
+        except JobEnded:
+            return
+        job = run.job
+        log.info(
+            "job %d %s %s: %d image(s) in %.1f s", job.job_id, job.state, ",".join(job.reasons),
+            job.scans_completed, time.monotonic() - run.started,
+        )
+        self.status.set_job_active(False)
+        closing = run.runner.cancel() if cancel or job.state != COMPLETED else run.runner.close()
+        self._closing.add(asyncio.get_running_loop().create_task(closing))
+        self._closing = {task for task in self._closing if not task.done()}
+
+    def _arm_timeout(self, run: _Run) -> None:
+        self._disarm_timeout(run)
+        loop = asyncio.get_running_loop()
+        run.timer = loop.call_later(self.settings.job_timeout, self._timed_out, run)
+
+    def _disarm_timeout(self, run: _Run) -> None:
+        if run.timer is not None:
+            run.timer.cancel()
+            run.timer = None
+
+    def _timed_out(self, run: _Run) -> None:
+        run.timer = None
+        if not run.job.ended and not run.retrieving:
+            log.warning("job %d: no RetrieveImage within %.0f s", run.job.job_id, self.settings.job_timeout)
+            self._finish(run, lambda: run.job.abort(("JobTimedOut",)), cancel=True)
+
+    async def shutdown(self) -> None:
+        """Abort active jobs and stop the driver. Never raises."""
+        for run in list(self._runs.values()):
+            if not run.job.ended:
+                self._finish(run, lambda run=run: run.job.abort(("JobCompletedWithErrors",)), cancel=True)
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+        await self.scanner.shutdown()
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
+def _body(request: Request) -> Element:
+    if request.body is None:
+        raise faults.invalid_args("The request body is empty.")
+    return request.body
+
+
+def _reply(operation: str, body: Element) -> Reply:
+    return Reply(action=ns.scan_action(operation + "Response"), body=body)

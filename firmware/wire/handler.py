@@ -1,0 +1,180 @@
+"""The HTTP side of SOAP: one Tornado handler class that receives, dispatches and answers.
+
+SOAP 1.2 over HTTP/1.1 POST (DPWS section 3, REFERENCE.md section 4.5):
+
+* the Content-Type must be ``application/soap+xml`` (else HTTP 415 with a fault);
+* the body may be chunked and is limited to :data:`MAX_REQUEST_BYTES` (else
+  HTTP 413 with a fault, without reading the rest);
+* the operation is chosen by ``wsa:Action`` (else ``wsa:ActionNotSupported``);
+* a :class:`~firmware.wire.faults.SoapFault` becomes a fault envelope with HTTP
+  400/500; any other exception is logged and becomes
+  ``wscn:ServerErrorInternalError``: never a stack trace on the wire.
+
+An operation is an ``async`` callable taking the :class:`Request` and returning
+an :class:`Reply` (an envelope body) or a :class:`StreamedReply` (MTOM with a
+streamed attachment).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import AsyncIterator, Awaitable, Callable, Union
+
+import tornado.iostream
+import tornado.web
+
+from . import faults
+from .envelope import Request, build_envelope, build_fault_envelope, parse_request
+from .mtom import MtomWriter
+from .xml import Element, serialize
+
+log = logging.getLogger(__name__)
+trace = logging.getLogger("firmware.trace")
+
+MAX_REQUEST_BYTES = 65536
+"""Largest accepted request body in bytes. DPWS caps envelopes at 32,767 bytes
+(MAX_ENVELOPE_SIZE); twice that leaves room for clients that pretty-print."""
+
+MAX_RESPONSE_BYTES = 32767
+"""DPWS MAX_ENVELOPE_SIZE: WSDAPI rejects larger text envelopes."""
+
+SOAP_CONTENT_TYPE = "application/soap+xml; charset=utf-8"
+
+
+@dataclass
+class Reply:
+    """A plain SOAP answer: ``body`` is the Body child, ``action`` the reply's wsa:Action."""
+
+    action: str
+    body: Element | None
+
+
+@dataclass
+class StreamedReply:
+    """An MTOM answer (RetrieveImageResponse): ``body`` must contain an
+    ``xop:Include href="cid:<writer.content_id>"``; ``data`` yields the
+    attachment's bytes as they are produced. If ``data`` raises, the
+    connection is closed mid-stream (a fault can no longer be sent);
+    ``on_abort`` is called with the exception."""
+
+    action: str
+    writer: MtomWriter
+    body: Element
+    data: AsyncIterator[bytes]
+    on_abort: Callable[[BaseException], None] | None = None
+
+
+Operation = Callable[[Request], Awaitable[Union[Reply, StreamedReply]]]
+
+
+@tornado.web.stream_request_body
+class SoapHandler(tornado.web.RequestHandler):
+    """Tornado handler for one SOAP endpoint.
+
+    Route it with ``dict(operations={action_uri: operation, ...})`` as the
+    handler's initialize arguments.
+    """
+
+    def initialize(self, operations: dict[str, Operation]) -> None:
+        """Store the action table: wsa:Action URI -> operation."""
+        self.operations = operations
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._too_large = False
+
+    def prepare(self) -> None:
+        """Reject early what can be judged from the headers: a wrong content
+        type (415) and a declared body over :data:`MAX_REQUEST_BYTES` (413)."""
+        if self.request.method != "POST":
+            return
+        content_type = self.request.headers.get("Content-Type", "")
+        if content_type.split(";", 1)[0].strip().lower() != "application/soap+xml":
+            self._send_fault(
+                faults.invalid_args(f"Content-Type must be application/soap+xml, not {content_type[:80]!r}."),
+                status=415,
+            )
+            return
+        declared = self.request.headers.get("Content-Length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
+            self._send_fault(faults.invalid_args("The request is too large."), status=413)
+
+    def data_received(self, chunk: bytes) -> None:
+        """Collect the body, stopping at :data:`MAX_REQUEST_BYTES` (chunked bodies included)."""
+        self._size += len(chunk)
+        if self._size > MAX_REQUEST_BYTES:
+            self._too_large = True
+            self._chunks.clear()
+        elif not self._too_large:
+            self._chunks.append(chunk)
+
+    async def post(self) -> None:
+        """Parse, dispatch on wsa:Action and answer (see the module docstring)."""
+        if self._too_large:
+            self._send_fault(faults.invalid_args("The request is too large."), status=413)
+            return
+        data = b"".join(self._chunks)
+        trace.debug("<<< %s %s", self.request.path, data.decode("utf-8", "replace"))
+        request: Request | None = None
+        try:
+            request = parse_request(data)
+            operation = self.operations.get(request.action)
+            if operation is None:
+                raise faults.action_not_supported(request.action)
+            reply = await operation(request)
+        except faults.SoapFault as fault:
+            log.info("fault %s to %s", fault.subcode[1], request.action if request else "unparsed request")
+            self._send_fault(fault, relates_to=request.message_id if request else None)
+            return
+        except Exception:  # noqa: BLE001 - the wire must never carry a stack trace
+            log.exception("operation %s failed", request.action if request else "?")
+            self._send_fault(faults.server_error_internal_error(), relates_to=request.message_id if request else None)
+            return
+        if isinstance(reply, StreamedReply):
+            await self._send_streamed(reply, request)
+        else:
+            self._send_envelope(build_envelope(reply.action, reply.body, relates_to=request.message_id))
+
+    def _send_envelope(self, envelope: Element, status: int = 200) -> None:
+        data = serialize(envelope)
+        if len(data) > MAX_RESPONSE_BYTES:
+            log.error("response of %d bytes exceeds the DPWS envelope limit", len(data))
+        trace.debug(">>> %s %s", status, data.decode("utf-8", "replace"))
+        self.set_status(status)
+        self.set_header("Content-Type", SOAP_CONTENT_TYPE)
+        self.finish(data)
+
+    def _send_fault(self, fault: faults.SoapFault, relates_to: str | None = None, status: int | None = None) -> None:
+        if self._finished:
+            return
+        self._send_envelope(build_fault_envelope(fault, relates_to), status or fault.http_status)
+
+    async def _send_streamed(self, reply: StreamedReply, request: Request) -> None:
+        envelope = serialize(build_envelope(reply.action, reply.body, relates_to=request.message_id))
+        trace.debug(">>> 200 (MTOM) %s", envelope.decode("utf-8", "replace"))
+        self.set_header("Content-Type", reply.writer.content_type)
+        try:
+            self.write(reply.writer.head(envelope))
+            await self.flush()
+            async for chunk in reply.data:
+                self.write(chunk)
+                await self.flush()
+            self.write(reply.writer.tail())
+            await self.finish()
+        except Exception as exc:  # noqa: BLE001 - a broken stream closes the connection
+            if not isinstance(exc, tornado.iostream.StreamClosedError):
+                log.warning("image stream aborted: %s", exc)
+            if reply.on_abort is not None:
+                reply.on_abort(exc)
+            if self.request.connection is not None and not self._finished:
+                self.request.connection.close()  # type: ignore[attr-defined]
+            await _aclose(reply.data)
+
+
+async def _aclose(iterator: AsyncIterator[bytes]) -> None:
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        try:
+            await aclose()
+        except Exception:  # noqa: BLE001
+            log.debug("closing the image stream failed", exc_info=True)
