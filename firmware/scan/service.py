@@ -137,8 +137,7 @@ class ScanService:
                     "ScannerStatus": self.status.snapshot,
                     "DefaultScanTicket": lambda: self._default_ticket,
                 }.get(name.local, lambda: None)()
-            emitted = f"wscn:{name.local}" if name.namespace == ns.SCAN else name.text
-            elements.append(ElementData(name=emitted, valid=content is not None, content=content))
+            elements.append(name.element_data(content is not None, content))
         return _reply("GetScannerElements", GetScannerElementsResponse(elements=tuple(elements)).to_xml())
 
     # --- ValidateScanTicket ------------------------------------------------------
