@@ -1,8 +1,8 @@
 """Run the image encoder in a thread and hand its output to the event loop as it comes.
 
-The encoder (Pillow, blocking) writes into a small bounded queue; the async
-side yields the chunks to the HTTP response. At most :data:`QUEUE_CHUNKS`
-chunks wait in memory, so a slow client slows the encoder instead of
+The encoder (Pillow, blocking) writes into a small bounded queue, in chunks of
+about :data:`CHUNK_BYTES`; the async side yields the chunks to the HTTP
+response. At most :data:`QUEUE_CHUNKS` chunks (2 MiB) wait in memory, so a slow client slows the encoder instead of
 filling memory. When the consumer stops early (client gone, job canceled),
 the encoder's next write raises and the thread ends.
 """
@@ -15,6 +15,7 @@ import threading
 from typing import AsyncIterator, Callable
 
 QUEUE_CHUNKS = 8
+CHUNK_BYTES = 256 * 1024
 _DONE = object()
 
 
@@ -37,17 +38,28 @@ async def threaded_chunks(
     slots = threading.Semaphore(QUEUE_CHUNKS)
     stopped = threading.Event()
 
-    def write(chunk: bytes) -> None:
+    pending = bytearray()
+
+    def send(chunk: bytes) -> None:
         while not slots.acquire(timeout=0.5):
             if stopped.is_set():
                 raise _Stopped()
         if stopped.is_set():
             raise _Stopped()
-        loop.call_soon_threadsafe(queue.put_nowait, bytes(chunk))
+        loop.call_soon_threadsafe(queue.put_nowait, chunk)
+
+    def write(chunk: bytes) -> None:
+        # encoders write many tiny pieces (PNG chunk headers, CRCs): coalesce them
+        pending.extend(chunk)
+        if len(pending) >= CHUNK_BYTES:
+            send(bytes(pending))
+            pending.clear()
 
     def work() -> None:
         try:
             produce(write)
+            if pending:
+                send(bytes(pending))
         finally:
             loop.call_soon_threadsafe(queue.put_nowait, _DONE)
 

@@ -1,0 +1,291 @@
+"""Tests for firmware/scan/encode.py: every format decodes (with Pillow) to the page it was given.
+
+Lossless formats (png, dib, tiff-single-uncompressed) must give back the exact
+pixels, JPEG formats must stay close; every file carries the resolution; output
+reaches ``write`` in pieces while it is encoded. Pages are small, except one
+moderate page for the streaming checks.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import struct
+
+import pytest
+from PIL import Image, ImageChops, ImageStat
+
+from drivers.base import PageInfo
+from firmware.scan import encode
+
+RES = 300
+LOSSLESS = ("png", "dib", "tiff-single-uncompressed")
+JPEG = ("jfif", "exif")
+KINDS = ("rgb", "gray", "bilevel")
+
+
+def noise_page(width: int, lines: int, kind: str, seed: int = 1) -> tuple[PageInfo, bytes]:
+    """Random pixels (every PNG filter gets used); bilevel pages hold only 0 and 255."""
+    rng = random.Random(seed)
+    channels = 3 if kind == "rgb" else 1
+    if kind == "bilevel":
+        data = bytes(rng.choice((0, 255)) for _ in range(width * lines))
+    else:
+        data = rng.randbytes(width * lines * channels)
+    return PageInfo(width, lines, width * channels, channels, RES), data
+
+
+def smooth_page(width: int, lines: int, kind: str) -> tuple[PageInfo, bytes]:
+    """Gradients (JPEG-friendly); bilevel is a pattern of black bars on white."""
+    ramp = Image.linear_gradient("L").resize((width, lines))
+    if kind == "rgb":
+        radial = Image.radial_gradient("L").resize((width, lines))
+        im = Image.merge("RGB", (ramp, radial, ramp.transpose(Image.Transpose.ROTATE_180)))
+    elif kind == "gray":
+        im = ramp
+    else:
+        im = Image.new("L", (width, lines), 255)
+        for y in range(4, lines - 8, 16):
+            im.paste(0, (4, y, width - 4, y + 8))
+    channels = len(im.getbands())
+    return PageInfo(width, lines, width * channels, channels, RES), im.tobytes()
+
+
+def encode_to_bytes(fmt: str, info: PageInfo, data, **options) -> tuple[bytes, list[bytes]]:
+    chunks: list[bytes] = []
+    total = encode.encode_page(fmt, info, data, chunks.append, **options)
+    file = b"".join(chunks)
+    assert total == len(file)
+    return file, chunks
+
+
+def decode(file: bytes) -> Image.Image:
+    im = Image.open(io.BytesIO(file))
+    im.load()
+    return im
+
+
+def as_page_mode(im: Image.Image, kind: str) -> Image.Image:
+    return im.convert("RGB" if kind == "rgb" else "L")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("fmt", LOSSLESS)
+def test_lossless_formats_give_back_the_exact_pixels(fmt, kind):
+    info, data = noise_page(37, 150, kind)  # odd width: row padding and bit packing
+    im = decode(encode_to_bytes(fmt, info, bytearray(data), bilevel=kind == "bilevel")[0])
+    assert im.size == (37, 150)
+    assert im.mode == {"rgb": "RGB", "gray": "L", "bilevel": "1"}[kind]
+    assert as_page_mode(im, kind).tobytes() == data
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("fmt", JPEG)
+def test_jpeg_formats_stay_close_to_the_pixels(fmt, kind):
+    info, data = smooth_page(101, 300, kind)
+    im = decode(encode_to_bytes(fmt, info, memoryview(data), bilevel=kind == "bilevel")[0])
+    assert im.format == "JPEG" and im.size == (101, 300)
+    assert im.mode == ("RGB" if kind == "rgb" else "L")
+    original = Image.frombytes(im.mode, im.size, data)
+    mean_abs_diff = sum(ImageStat.Stat(ImageChops.difference(im, original)).mean) / len(im.getbands())
+    assert mean_abs_diff < (2 if kind == "bilevel" else 1.5)
+
+
+def test_quality_is_used():
+    info, data = smooth_page(120, 80, "rgb")
+    low = encode_to_bytes("exif", info, data, quality=10)[0]
+    high = encode_to_bytes("exif", info, data, quality=95)[0]
+    assert len(low) < len(high)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("fmt", encode.SUPPORTED_FORMATS)
+def test_every_file_carries_the_resolution(fmt, kind):
+    info, data = smooth_page(40, 30, kind)
+    file = encode_to_bytes(fmt, info, data, bilevel=kind == "bilevel")[0]
+    im = decode(file)
+    if fmt == "jfif":
+        assert im.info["jfif_unit"] == 1 and im.info["jfif_density"] == (RES, RES)
+    elif fmt == "exif":
+        exif = im.getexif()
+        assert (float(exif[0x011A]), float(exif[0x011B]), exif[0x0128]) == (RES, RES, 2)  # X/YResolution in inch
+    elif fmt == "dib":
+        assert struct.unpack_from("<ii", file, 38) == (round(RES / 0.0254),) * 2  # biX/YPelsPerMeter
+    elif fmt == "png":
+        assert b"pHYs" + struct.pack(">IIB", round(RES / 0.0254), round(RES / 0.0254), 1) in file
+    assert tuple(round(v) for v in im.info["dpi"]) == (RES, RES)
+
+
+def jpeg_segments(file: bytes) -> list[tuple[int, bytes]]:
+    """(marker, payload) of the segments between SOI and SOS."""
+    assert file[:2] == b"\xff\xd8"
+    segments, pos = [], 2
+    while True:
+        marker, length = file[pos + 1], struct.unpack_from(">H", file, pos + 2)[0]
+        segments.append((marker, file[pos + 4 : pos + 2 + length]))
+        if marker == 0xDA:  # SOS
+            return segments
+        pos += 2 + length
+
+
+def test_exif_carries_an_exif_app1_with_the_resolution():
+    info, data = smooth_page(40, 30, "rgb")
+    file = encode_to_bytes("exif", info, data)[0]
+    app1 = [payload for marker, payload in jpeg_segments(file) if marker == 0xE1]
+    assert len(app1) == 1 and app1[0].startswith(b"Exif\0\0")
+    exif = Image.Exif()
+    exif.load(app1[0][6:])
+    assert (float(exif[0x011A]), float(exif[0x011B]), exif[0x0128]) == (RES, RES, 2)  # X/YResolution in inch
+
+
+def test_jfif_starts_with_a_jfif_app0_and_has_no_exif():
+    info, data = smooth_page(40, 30, "gray")
+    file = encode_to_bytes("jfif", info, data)[0]
+    segments = jpeg_segments(file)
+    assert segments[0][0] == 0xE0 and segments[0][1].startswith(b"JFIF\0")
+    assert not any(marker == 0xE1 for marker, _ in segments)
+
+
+@pytest.mark.parametrize(("kind", "bits"), [("rgb", 24), ("gray", 8), ("bilevel", 1)])
+def test_dib_is_a_complete_bottom_up_bmp_file(kind, bits):
+    info, data = noise_page(37, 20, kind)
+    file = encode_to_bytes("dib", info, data, bilevel=kind == "bilevel")[0]
+    assert file[:2] == b"BM"
+    size, _, _, offset = struct.unpack_from("<IHHI", file, 2)
+    header, width, height, _, bit_count, compression, image_size = struct.unpack_from("<IiiHHII", file, 14)
+    assert (size, header, width, bit_count, compression) == (len(file), 40, 37, bits, 0)
+    assert height == 20  # positive: bottom-up rows
+    row = encode.bytes_per_line("dib", 37, info.channels, kind == "bilevel")
+    assert image_size == row * 20 == len(file) - offset
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_tiff_rows_have_the_announced_bytes_per_line(kind):
+    info, data = noise_page(37, 20, kind)
+    file = encode_to_bytes("tiff-single-uncompressed", info, data, bilevel=kind == "bilevel")[0]
+    im = decode(file)
+    row = encode.bytes_per_line("tiff-single-uncompressed", 37, info.channels, kind == "bilevel")
+    rows_per_strip = im.tag_v2[278]
+    assert im.tag_v2[259] == 1  # Compression: none
+    assert sum(im.tag_v2[279]) == row * 20 and im.tag_v2[279][0] == row * min(rows_per_strip, 20)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "channels", "bilevel", "expected"),
+    [
+        ("dib", 3, False, 112),  # 37 x 3 = 111 bytes, padded to 4
+        ("dib", 1, False, 40),
+        ("dib", 1, True, 8),  # 37 bits -> two 32-bit words
+        ("tiff-single-uncompressed", 3, False, 111),
+        ("tiff-single-uncompressed", 1, False, 37),
+        ("tiff-single-uncompressed", 1, True, 5),
+        ("png", 3, False, 0),
+        ("jfif", 3, False, 0),
+        ("exif", 1, False, 0),
+    ],
+)
+def test_bytes_per_line(fmt, channels, bilevel, expected):
+    assert encode.bytes_per_line(fmt, 37, channels, bilevel) == expected
+
+
+def test_dib_bytes_per_line_of_a_4_byte_aligned_row_has_no_padding():
+    assert encode.bytes_per_line("dib", 4724, 3) == 4724 * 3
+
+
+@pytest.fixture(scope="module")
+def moderate_page() -> tuple[PageInfo, bytearray]:
+    info, data = noise_page(1000, 900, "rgb")  # 2.7 MB raw; noise keeps every file large
+    return info, bytearray(data)
+
+
+@pytest.mark.parametrize("fmt", encode.SUPPORTED_FORMATS)
+def test_a_large_page_is_streamed_in_pieces(fmt, moderate_page):
+    info, data = moderate_page
+    file, chunks = encode_to_bytes(fmt, info, data)
+    assert all(type(c) is bytes and c for c in chunks)
+    assert len(chunks) > 8 and max(map(len, chunks)) < len(file) / 8
+    assert decode(file).size == (1000, 900)
+
+
+@pytest.mark.parametrize("fmt", encode.SUPPORTED_FORMATS)
+def test_a_write_error_stops_the_encoder(fmt, moderate_page):
+    info, data = moderate_page
+    calls = []
+
+    def write(chunk):
+        calls.append(len(chunk))
+        if len(calls) == 2:
+            raise ConnectionError("client gone")
+
+    with pytest.raises(ConnectionError):
+        encode.encode_page(fmt, info, data, write)
+    assert len(calls) == 2
+
+
+def test_bilevel_is_a_threshold_at_128_without_dithering():
+    data = bytes(range(256)) * 16  # 16 rows of every gray level
+    info = PageInfo(256, 16, 256, 1, RES)
+    for fmt in LOSSLESS:
+        im = decode(encode_to_bytes(fmt, info, data, bilevel=True)[0])
+        assert im.mode == "1"
+        assert im.convert("L").tobytes() == (bytes(128) + b"\xff" * 128) * 16
+
+
+def test_unknown_lines_are_taken_from_the_data():
+    _, data = noise_page(37, 12, "gray")
+    im = decode(encode_to_bytes("png", PageInfo(37, -1, 37, 1, RES), data + b"\0" * 20)[0])
+    assert im.size == (37, 12) and im.tobytes() == data
+
+
+def test_padded_input_rows_are_read_by_their_stride():
+    info, data = noise_page(37, 12, "rgb")
+    padded = b"".join(data[y * 111 : (y + 1) * 111] + b"\xaa" * 5 for y in range(12))
+    for fmt in LOSSLESS:
+        file = encode_to_bytes(fmt, PageInfo(37, 12, 116, 3, RES), padded)[0]
+        assert decode(file).convert("RGB").tobytes() == data
+
+
+def test_unknown_format_is_a_value_error():
+    info, data = noise_page(8, 8, "gray")
+    with pytest.raises(ValueError):
+        encode.encode_page("tiff-multi-g4", info, data, lambda chunk: None)
+    with pytest.raises(ValueError):
+        encode.bytes_per_line("xps", 8, 1)
+
+
+@pytest.mark.parametrize(
+    "info",
+    [
+        PageInfo(8, 9, 8, 1, RES),  # one row more than the data holds
+        PageInfo(8, 8, 8, 1, RES, depth=16),
+        PageInfo(8, 4, 16, 2, RES),
+        PageInfo(8, 8, 4, 1, RES),  # stride shorter than a row
+        PageInfo(8, 8, 8, 1, 0),
+    ],
+)
+def test_inconsistent_pages_are_value_errors(info):
+    encode.encode_page("png", PageInfo(8, 8, 8, 1, RES), bytes(64), lambda chunk: None)  # the data suits 8 x 8 gray
+    with pytest.raises(ValueError):
+        encode.encode_page("png", info, bytes(64), lambda chunk: None)
+
+
+def test_bilevel_colour_is_a_value_error():
+    info, data = noise_page(8, 8, "rgb")
+    with pytest.raises(ValueError):
+        encode.encode_page("png", info, data, lambda chunk: None, bilevel=True)
+
+
+def test_a_page_too_wide_for_jpeg_is_a_value_error_before_any_output():
+    width = encode.JPEG_MAX_SIDE + 1
+    written = []
+    for fmt in ("jfif", "exif"):
+        with pytest.raises(ValueError):
+            encode.encode_page(fmt, PageInfo(width, 1, width, 1, RES), bytes(width), written.append)
+    assert written == []
+    encode.encode_page("jfif", PageInfo(width - 1, 1, width - 1, 1, RES), bytes(width - 1), written.append)
+    assert decode(b"".join(written)).size == (width - 1, 1)
+
+
+def test_every_format_has_a_mime_type():
+    assert set(encode.MIME_TYPES) == set(encode.SUPPORTED_FORMATS)
+    assert encode.MIME_TYPES["dib"] == "image/bmp" and encode.MIME_TYPES["exif"] == "image/jpeg"
