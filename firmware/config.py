@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .scan.encode import SUPPORTED_FORMATS as FORMATS
+
 DEFAULT_CONFIG_PATH = Path("/etc/wsd-scan-server/config.toml")
 DEFAULT_STATE_DIR = Path("/var/lib/wsd-scan-server")
 DEFAULT_PORT = 5358
-FORMATS = ("png", "jfif", "exif", "dib")
 
 
 class ConfigError(ValueError):

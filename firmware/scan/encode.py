@@ -34,8 +34,9 @@ from PIL import Image
 
 from drivers.base import PageInfo
 
-SUPPORTED_FORMATS: tuple[str, ...] = ("exif", "jfif", "png", "tiff-single-uncompressed", "dib")
-"""WS-Scan FormatValue names this module writes, in our preference order (REFERENCE.md §4.7)."""
+SUPPORTED_FORMATS: tuple[str, ...] = ("png", "jfif", "exif", "tiff-single-uncompressed", "dib")
+"""WS-Scan FormatValue names this module writes, in our preference order (REFERENCE.md §4.7): the
+first is the default for tickets that name no format (lossless, valid for every colour mode)."""
 
 MIME_TYPES: dict[str, str] = {
     "exif": "image/jpeg",

@@ -1,0 +1,62 @@
+"""Configuration: the example file is valid, and every bad key or value gets one clear line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from firmware.config import ConfigError, load, parse
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def uncommented_example() -> str:
+    lines = (REPO / "config.example.toml").read_text().splitlines()
+    return "\n".join(line[2:] if line.startswith("# ") and "=" in line or line.startswith("# [") else line for line in lines)
+
+
+def test_example_file_parses_with_every_key_uncommented(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text(uncommented_example())
+    config = load(path)
+    assert config.http_port == 5358
+    assert config.allow == ("192.168.1.0/24", "fd00::/8")
+    assert config.overrides_for("genesys:libusb:001:004", None).default_resolution == 300
+    assert config.overrides_for("other", "04A9:190F").friendly_name == "CanoScan LiDE 220"
+
+
+@pytest.mark.parametrize(
+    "document, words",
+    [
+        ({"http_prot": 80}, ["http_prot", "did you mean 'http_port'"]),
+        ({"http_port": 0}, ["http_port", "1 to 65535"]),
+        ({"formats": ["gif"]}, ["formats", "png, jfif"]),
+        ({"allow": ["10.0.0.0/33"]}, ["allow", "CIDR"]),
+        ({"job_timeout": "soon"}, ["job_timeout", "seconds"]),
+        ({"scanners": {"test:0": {"resolution": 300}}}, ["scanners.test:0.resolution", "default_resolution"]),
+    ],
+)
+def test_bad_keys_and_values_are_named(document, words):
+    with pytest.raises(ConfigError) as info:
+        parse(document)
+    message = str(info.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message
+
+
+def test_check_config_command(tmp_path):
+    good = tmp_path / "good.toml"
+    good.write_text("http_port = 8080\n")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("colour = 1\n")
+    run = lambda path: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "firmware", "--check-config", "--config", str(path)], cwd=REPO, capture_output=True, text=True
+    )
+    assert run(good).returncode == 0
+    result = run(bad)
+    assert result.returncode == 2
+    assert "unknown key 'colour'" in result.stderr
