@@ -235,6 +235,7 @@ class ScanService:
         if run.retrieving:
             raise faults.operation_failed("Another RetrieveImage of this job is in progress.")
         run.retrieving = True
+        requested = time.monotonic()
         self._disarm_timeout(run)
         try:
             page = await run.runner.next_page()
@@ -255,11 +256,11 @@ class ScanService:
             action=ns.scan_action("RetrieveImageResponse"),
             writer=writer,
             body=RetrieveImageResponse(content_id=writer.content_id).to_xml(),
-            data=self._stream(run, page, name),
+            data=self._stream(run, page, name, requested),
             on_abort=lambda exc: self._transfer_broken(run, exc),
         )
 
-    async def _stream(self, run: _Run, page: PageBuffer, document_name: str):
+    async def _stream(self, run: _Run, page: PageBuffer, document_name: str, requested: float):
         info = page.info
         if page.lines != info.lines:
             info = dataclasses.replace(info, lines=page.lines)
@@ -270,9 +271,15 @@ class ScanService:
                 resolved.format, info, page.data, write, quality=resolved.quality, bilevel=resolved.bilevel
             )
 
+        first = True
         async for chunk in threaded_chunks(produce, self._executor):
             if run.job.ended:
                 raise faults.client_error_job_cancelled("The job ended during the transfer.")
+            if first:
+                first = False
+                log.info(
+                    "job %d: first image byte %.3f s after RetrieveImage", run.job.job_id, time.monotonic() - requested
+                )
             yield chunk
         del page, produce  # the raw page can go before the next one is scanned
         run.retrieving = False
