@@ -1,8 +1,10 @@
-"""Application wiring: scanners -> scan services -> HTTP routes.
+"""Application wiring: scanners -> scan services and device endpoints -> HTTP routes.
 
-Every SANE scanner found becomes one scan service at ``/scanners/<slug>``
-(slug = the SANE device name with characters other than letters, digits, '.',
-'_' and '-' replaced by '-'). The HTTP server is bound before the event loop
+Every SANE scanner found becomes one WSD device: a scan service at
+``/scanners/<slug>`` (slug = the SANE device name with characters other than
+letters, digits, '.', '_' and '-' replaced by '-') and a device endpoint (the
+XAddr answering WS-Transfer Get) at ``/<device uuid>``, with a persistent
+identity in the state directory. The HTTP server is bound before the event loop
 serves anything, so a busy port fails start-up with one clear message.
 """
 
@@ -17,9 +19,13 @@ from dataclasses import dataclass, field
 import tornado.httpserver
 import tornado.web
 
-from drivers.base import Scanner, ScannerError
+from drivers.base import Scanner, ScannerError, ScannerInfo
+
+from . import __version__
 
 from .config import Config
+from .dpws import DeviceMetadata, DiscoveredDevice, load_identity
+from .dpws.endpoint import device_operations
 from .jobs.ids import JobIdAllocator
 from .jobs.manager import JobTable
 from .scan.service import ScanService, ServiceSettings
@@ -27,6 +33,22 @@ from .state import StateStore
 from .wire.handler import MAX_REQUEST_BYTES, SoapHandler
 
 log = logging.getLogger(__name__)
+
+
+def device_metadata(info: ScannerInfo, friendly_name: str | None) -> DeviceMetadata:
+    """DPWS metadata of a scanner: manufacturer and model from SANE, the USB id as PnP-X HardwareId."""
+    hardware_id = ""
+    if info.usb_id:
+        vendor, product = info.usb_id.upper().split(":")
+        hardware_id = f"VEN_{vendor}&DEV_{product}"
+    return DeviceMetadata(
+        manufacturer=info.vendor or "Unknown",
+        model=info.model or info.name,
+        friendly_name=friendly_name or "",
+        firmware_version=__version__,
+        serial_number=info.name,
+        hardware_id=hardware_id,
+    )
 
 
 def slug(sane_name: str) -> str:
@@ -46,6 +68,7 @@ class ServedScanner:
     scanner: Scanner
     service: ScanService
     path: str
+    device: DiscoveredDevice
 
 
 @dataclass
@@ -99,9 +122,15 @@ async def build_app(config: Config, scanners: list[Scanner]) -> App:
             friendly_name=overrides.friendly_name or config.friendly_name,
         )
         service = ScanService(scanner, caps, JobTable(ids, config.history_size), settings, app.executor)
-        served = ServedScanner(scanner, service, scan_path(scanner.info.name))
+        path = scan_path(scanner.info.name)
+        identity = load_identity(config.state_dir, scanner.info.name)
+        metadata = device_metadata(scanner.info, settings.friendly_name)
+        identity.update_metadata(metadata.digest([path]))
+        device = DiscoveredDevice(identity, path="/" + identity.endpoint.removeprefix("urn:uuid:"))
+        served = ServedScanner(scanner, service, path, device)
         app.scanners.append(served)
-        routes.append((served.path, SoapHandler, dict(operations=service.operations())))
+        routes.append((path, SoapHandler, dict(operations=service.operations())))
+        routes.append((device.path, SoapHandler, dict(operations=device_operations(device, metadata, path))))
     application = tornado.web.Application(routes)
     app.server = tornado.httpserver.HTTPServer(application, max_body_size=MAX_REQUEST_BYTES * 16, idle_connection_timeout=120)
     app.server.listen(config.http_port, config.host)

@@ -1,7 +1,7 @@
 """The ``wsd-scan-server`` command.
 
     wsd-scan-server [--host H] [--port P] [--config FILE] [--state-dir DIR]
-                    [--trace-soap] [--log-level LEVEL] [--check-config]
+                    [--trace-soap] [--no-discovery] [--log-level LEVEL] [--check-config]
 
 Serves every SANE scanner it finds (SANE_CONFIG_DIR is honoured) and logs one
 line per scan service with the full URL a client configures
@@ -23,6 +23,7 @@ from pathlib import Path
 from .config import ConfigError, load
 
 log = logging.getLogger("wsd-scan-server")
+WILDCARDS = ("0.0.0.0", "::", "")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="TOML configuration file (default /etc/wsd-scan-server/config.toml)")
     parser.add_argument("--state-dir", type=Path, help="directory for persistent state")
     parser.add_argument("--trace-soap", action="store_true", help="log every SOAP message in and out")
+    parser.add_argument("--no-discovery", action="store_true", help="do not answer or send WS-Discovery messages")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument("--check-config", action="store_true", help="validate the configuration and exit")
     return parser
@@ -62,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides["state_dir"] = args.state_dir.resolve()
     if args.trace_soap:
         overrides["trace_soap"] = True
+    if args.no_discovery:
+        overrides["discovery"] = False
     config = dataclasses.replace(config, **overrides)
     if args.check_config:
         print("configuration OK")
@@ -79,6 +83,7 @@ async def _serve(config) -> int:
     from drivers.sane import SaneScanner, list_scanners
 
     from .app import build_app
+    from .dpws import DiscoveryService
 
     infos = await list_scanners()
     scanners = []
@@ -99,6 +104,14 @@ async def _serve(config) -> int:
         for scanner in scanners:
             await scanner.shutdown()
         return 1
+    discovery = None
+    if not config.discovery:
+        log.info("WS-Discovery off (configuration)")
+    elif config.host not in WILDCARDS:
+        log.info("WS-Discovery off: listening on %s only, not on every interface", config.host)
+    elif app.scanners:
+        discovery = DiscoveryService([s.device for s in app.scanners], config.http_port, config.interfaces or None)
+        await discovery.start()
     for host in _client_hosts(config.host):
         for served, url in app.urls(host):
             info = served.scanner.info
@@ -109,6 +122,8 @@ async def _serve(config) -> int:
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     log.info("stopping")
+    if discovery is not None:
+        await discovery.stop()  # Bye
     await app.stop()
     return 0
 
@@ -116,7 +131,7 @@ async def _serve(config) -> int:
 def _client_hosts(host: str) -> list[str]:
     """Addresses clients can use for a listening address: a wildcard becomes this host's
     primary address and loopback."""
-    if host not in ("0.0.0.0", "::", ""):
+    if host not in WILDCARDS:
         return [host]
     hosts = []
     try:

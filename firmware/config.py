@@ -58,6 +58,7 @@ class Config:
     allow: tuple[str, ...] = ()
     state_dir: Path = DEFAULT_STATE_DIR
     trace_soap: bool = False
+    discovery: bool = True
     scanners: dict[str, ScannerOverrides] = field(default_factory=dict)
 
     def overrides_for(self, sane_name: str, usb_id: str | None) -> ScannerOverrides:
@@ -145,6 +146,7 @@ KEYS: dict[str, Callable[[str, Any], Any]] = {
     "allow": _cidrs,
     "state_dir": _path,
     "trace_soap": _bool,
+    "discovery": _bool,
 }
 
 SCANNER_KEYS: dict[str, Callable[[str, Any], Any]] = {

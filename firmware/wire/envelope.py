@@ -29,7 +29,9 @@ class Request:
     None; ``to``: ``wsa:To`` or None; ``body``: the first child element of
     ``soap:Body`` or None when the Body is empty; ``header``: the
     ``soap:Header`` element (or None) for protocol-specific headers;
-    ``prefixes``: namespace prefixes declared in the document (for QName texts).
+    ``prefixes``: namespace prefixes declared in the document (for QName texts);
+    ``http_host``: the HTTP Host header (``address[:port]``) the client used, set
+    by the HTTP handler.
     """
 
     action: str
@@ -39,6 +41,7 @@ class Request:
     header: Element | None = None
     prefixes: dict[str, str] = field(default_factory=dict)
     reply_to: str | None = None
+    http_host: str | None = None
 
 
 def new_message_id() -> str:

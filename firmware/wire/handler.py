@@ -10,13 +10,15 @@ SOAP 1.2 over HTTP/1.1 POST (DPWS section 3, REFERENCE.md section 4.5):
   400/500; any other exception is logged and becomes
   ``wscn:ServerErrorInternalError``: never a stack trace on the wire.
 
-An operation is an ``async`` callable taking the :class:`Request` and returning
-an :class:`Reply` (an envelope body) or a :class:`StreamedReply` (MTOM with a
-streamed attachment).
+An operation is an ``async`` callable taking the :class:`Request` (with
+``http_host`` set to the HTTP Host header) and returning a :class:`Reply` (an
+envelope body), an :class:`EnvelopeReply` (a whole envelope, or 202 Accepted)
+or a :class:`StreamedReply` (MTOM with a streamed attachment).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import AsyncIterator, Awaitable, Callable, Union
@@ -65,7 +67,15 @@ class StreamedReply:
     on_abort: Callable[[BaseException], None] | None = None
 
 
-Operation = Callable[[Request], Awaitable[Union[Reply, StreamedReply]]]
+@dataclass
+class EnvelopeReply:
+    """A complete envelope the operation built itself (discovery messages carry their own
+    headers), or None: HTTP 202 Accepted with an empty body (DPWS R0030: nothing to answer)."""
+
+    envelope: Element | None
+
+
+Operation = Callable[[Request], Awaitable[Union[Reply, StreamedReply, EnvelopeReply]]]
 
 
 @tornado.web.stream_request_body
@@ -117,7 +127,7 @@ class SoapHandler(tornado.web.RequestHandler):
         trace.debug("<<< %s %s", self.request.path, data.decode("utf-8", "replace"))
         request: Request | None = None
         try:
-            request = parse_request(data)
+            request = dataclasses.replace(parse_request(data), http_host=self.request.host)
             operation = self.operations.get(request.action)
             if operation is None:
                 raise faults.action_not_supported(request.action)
@@ -132,6 +142,12 @@ class SoapHandler(tornado.web.RequestHandler):
             return
         if isinstance(reply, StreamedReply):
             await self._send_streamed(reply, request)
+        elif isinstance(reply, EnvelopeReply):
+            if reply.envelope is None:
+                self.set_status(202)
+                self.finish()
+            else:
+                self._send_envelope(reply.envelope)
         else:
             self._send_envelope(build_envelope(reply.action, reply.body, relates_to=request.message_id))
 
