@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from .config import ConfigError, load
+from .notify import notify, watchdog_interval, watchdog_loop
 
 log = logging.getLogger("wsd-scan-server")
 WILDCARDS = ("0.0.0.0", "::", "")
@@ -116,12 +117,18 @@ async def _serve(config) -> int:
         for served, url in app.urls(host):
             info = served.scanner.info
             log.info("scan service %s (%s %s, SANE %s)", url, info.vendor, info.model, info.name)
+    notify(f"READY=1\nSTATUS=serving {len(app.scanners)} scanner(s) on port {config.http_port}")
+    interval = watchdog_interval()
+    pinger = asyncio.get_running_loop().create_task(watchdog_loop(interval)) if interval else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     log.info("stopping")
+    notify("STOPPING=1")
+    if pinger is not None:
+        pinger.cancel()
     if discovery is not None:
         await discovery.stop()  # Bye
     await app.stop()
