@@ -1,0 +1,303 @@
+"""An in-process fake scanner for the service's unit tests.
+
+:class:`FakeScanner` behaves like the SANE driver (:mod:`drivers.sane`) seen
+through :mod:`drivers.base`: the same geometry and resolution rules, one page
+per flatbed job, ``adf_pages`` sheets per feeder job (two sides each in
+duplex), rows in several chunks, one session at a time, cancel. Conditions can
+be injected (``fail_with`` at page ``fail_at_page``) and the device unplugged
+(:meth:`FakeScanner.unplug`).
+
+Pixel content is deterministic (:func:`fake_pixel`, :func:`fake_page_bytes`),
+so a test can check every byte that comes out of an encoder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import AsyncIterator
+
+from drivers.base import (
+    Capabilities,
+    ColorMode,
+    Condition,
+    Page,
+    PageInfo,
+    ScanParameters,
+    Scanner,
+    ScannerError,
+    ScannerInfo,
+    ScanSession,
+    Source,
+    SourceCapabilities,
+)
+
+_A4_LETTER_BED = dict(max_width_mm=215.9, max_height_mm=297.0)
+_RESOLUTIONS = (75, 100, 150, 200, 300, 600)
+_MODES = (ColorMode.COLOR, ColorMode.GRAY)
+
+DEFAULT_INFO = ScannerInfo(name="fake:0", vendor="Fake", model="Scanner 1", type="flatbed scanner")
+
+DEFAULT_CAPABILITIES = Capabilities(
+    sources={
+        source: SourceCapabilities(resolutions=_RESOLUTIONS, modes=_MODES, **_A4_LETTER_BED)
+        for source in (Source.FLATBED, Source.ADF, Source.ADF_DUPLEX)
+    },
+    default_resolution=300,
+    default_mode=ColorMode.COLOR,
+)
+"""Flatbed + ADF + ADF Duplex; Color and Gray; 75..600 dpi; 215.9 x 297 mm."""
+
+
+def pixels(length_mm: float, dpi: int) -> int:
+    """Pixels covering ``length_mm`` at ``dpi``: ``round(mm / 25.4 * dpi)``, at least 1
+    (halves round up)."""
+    return max(1, math.floor(length_mm / 25.4 * dpi + 0.5))
+
+
+def fake_pixel(mode: ColorMode, page_number: int, row: int, col: int) -> bytes:
+    """The value of one pixel of the fake's ``page_number``-th side (1-based) of a job.
+
+    Color: ``R = col``, ``G = row``, ``B = row + col + 40 * page_number``
+    (each mod 256). Gray: ``row + col + 40 * page_number`` mod 256. Lineart:
+    a checkerboard of 8 x 8 pixel squares, 0 (black) or 255, swapped on even pages.
+    """
+    if mode is ColorMode.COLOR:
+        return bytes((col % 256, row % 256, (row + col + 40 * page_number) % 256))
+    if mode is ColorMode.GRAY:
+        return bytes(((row + col + 40 * page_number) % 256,))
+    black = ((row // 8) + (col // 8) + page_number) % 2 == 0
+    return bytes((0 if black else 255,))
+
+
+def fake_rows(info: PageInfo, mode: ColorMode, page_number: int, first_row: int, count: int) -> bytes:
+    """Rows ``first_row .. first_row + count - 1`` of a fake page, packed (see :func:`fake_pixel`)."""
+    width = info.pixels_per_line
+    ramp = bytes(i % 256 for i in range(width + 256))  # ramp[o + c] == (o + c) % 256
+    rows = range(first_row, first_row + count)
+    out = bytearray()
+    if mode is ColorMode.COLOR:
+        line = bytearray(3 * width)
+        line[0::3] = ramp[:width]
+        for row in rows:
+            offset = (row + 40 * page_number) % 256
+            line[1::3] = bytes((row % 256,)) * width
+            line[2::3] = ramp[offset : offset + width]
+            out += line
+    elif mode is ColorMode.GRAY:
+        for row in rows:
+            offset = (row + 40 * page_number) % 256
+            out += ramp[offset : offset + width]
+    else:
+        squares = [bytes(0 if (col // 8 + parity) % 2 == 0 else 255 for col in range(width)) for parity in (0, 1)]
+        for row in rows:
+            out += squares[(row // 8 + page_number) % 2]
+    return bytes(out)
+
+
+def fake_page_bytes(info: PageInfo, mode: ColorMode, page_number: int) -> bytes:
+    """The whole raw page the fake delivers as side ``page_number`` (1-based) of a job."""
+    return fake_rows(info, mode, page_number, 0, info.lines)
+
+
+class FakeScanner(Scanner):
+    """A scanner that scans nothing but behaves like the SANE driver.
+
+    ``info``, ``capabilities``: what it reports (defaults :data:`DEFAULT_INFO`,
+    :data:`DEFAULT_CAPABILITIES`). ``adf_pages``: sheets in the feeder at the
+    start of every job (an ADF job gives that many sides, an ADF Duplex job
+    twice as many; 0 = empty feeder: the first ``next_page`` returns None).
+    ``fail_with`` / ``fail_at_page``: the :class:`Condition` raised by
+    ``next_page`` for side ``fail_at_page`` (1-based) of every job, or by
+    ``start`` when ``fail_at_page`` is 0. ``page_delay``: seconds
+    ``next_page`` takes before a side is ready. ``chunk_rows``: rows per chunk
+    (default: a page comes in about four chunks). These attributes may be
+    changed between jobs.
+
+    For tests: ``started`` lists the :class:`ScanParameters` of every session;
+    ``cancelled`` counts sessions cancelled; ``session`` is the open one.
+    """
+
+    def __init__(
+        self,
+        info: ScannerInfo = DEFAULT_INFO,
+        capabilities: Capabilities = DEFAULT_CAPABILITIES,
+        *,
+        adf_pages: int = 10,
+        fail_with: Condition | None = None,
+        fail_at_page: int = 1,
+        page_delay: float = 0.0,
+        chunk_rows: int | None = None,
+    ) -> None:
+        self.info = info
+        self._capabilities = capabilities
+        self.adf_pages = adf_pages
+        self.fail_with = fail_with
+        self.fail_at_page = fail_at_page
+        self.page_delay = page_delay
+        self.chunk_rows = chunk_rows
+        self.started: list[ScanParameters] = []
+        self.cancelled = 0
+        self.session: FakeSession | None = None
+        self._unplugged = False
+        self._shut_down = False
+
+    def unplug(self) -> None:
+        """The device disappears: every call (and the open session) raises
+        ``ScannerError(DEVICE_GONE)`` until :meth:`replug`."""
+        self._unplugged = True
+
+    def replug(self) -> None:
+        """The device is back (for the next session)."""
+        self._unplugged = False
+
+    def check_present(self) -> None:
+        """Raise ``ScannerError(DEVICE_GONE)`` when unplugged or shut down."""
+        if self._unplugged:
+            raise ScannerError(Condition.DEVICE_GONE, f"{self.info.name}: the device is gone")
+        if self._shut_down:
+            raise ScannerError(Condition.DEVICE_GONE, f"{self.info.name}: the scanner was shut down")
+
+    async def capabilities(self) -> Capabilities:
+        """The capabilities given to the constructor. Raises DEVICE_GONE when unplugged."""
+        self.check_present()
+        return self._capabilities
+
+    async def start(self, params: ScanParameters) -> "FakeSession":
+        """Validate ``params`` like the SANE driver and open a session.
+
+        Raises DEVICE_BUSY while a session is open, DEVICE_GONE when unplugged,
+        IO_ERROR when the source or mode is not offered, ``fail_with`` when
+        ``fail_at_page`` is 0.
+        """
+        self.check_present()
+        if self.session is not None:
+            raise ScannerError(Condition.DEVICE_BUSY, f"{self.info.name}: a scan session is open")
+        source_caps = self._capabilities.sources.get(params.source)
+        if source_caps is None:
+            raise ScannerError(Condition.IO_ERROR, f"the device does not offer source {params.source.value}")
+        if params.mode not in source_caps.modes:
+            raise ScannerError(Condition.IO_ERROR, f"the device does not offer mode {params.mode.value}")
+        if self.fail_with is not None and self.fail_at_page == 0:
+            raise ScannerError(self.fail_with, f"injected at start: {self.fail_with.value}")
+        self.started.append(params)
+        self.session = FakeSession(self, params, page_info(params, source_caps))
+        return self.session
+
+    async def shutdown(self) -> None:
+        """Close any session; later calls raise DEVICE_GONE. Never raises."""
+        self._shut_down = True
+        if self.session is not None:
+            await self.session.close()
+
+
+def page_info(params: ScanParameters, caps: SourceCapabilities) -> PageInfo:
+    """The :class:`PageInfo` the fake (and, up to the backend's rounding, the SANE
+    driver) gives for ``params``: the resolution snapped to the nearest offered
+    value, the area clamped to the bed, ``round(mm / 25.4 * dpi)`` pixels (at least 1)."""
+    dpi = min(caps.resolutions, key=lambda r: (abs(r - params.resolution), r))
+
+    def span(lo: float, hi: float, limit: float) -> float:
+        lo, hi = (min(max(v, 0.0), limit) for v in (lo, hi))
+        return max(0.0, hi - lo)
+
+    width = pixels(span(params.tl_x_mm, params.br_x_mm, caps.max_width_mm), dpi)
+    height = pixels(span(params.tl_y_mm, params.br_y_mm, caps.max_height_mm), dpi)
+    channels = 3 if params.mode is ColorMode.COLOR else 1
+    return PageInfo(width, height, width * channels, channels, dpi)
+
+
+class FakeSession(ScanSession):
+    """A job on a :class:`FakeScanner`; ``pages`` counts the sides handed out."""
+
+    def __init__(self, scanner: FakeScanner, params: ScanParameters, info: PageInfo) -> None:
+        self.params = params
+        self.pages = 0
+        self._scanner = scanner
+        self._info = info
+        self._sides = 1 if params.source is Source.FLATBED else scanner.adf_pages * (
+            2 if params.source is Source.ADF_DUPLEX else 1
+        )
+        self._page: FakePage | None = None
+        self._cancel_event = asyncio.Event()
+        self._closed = False
+        self._failure: ScannerError | None = None
+
+    @property
+    def is_cancelled(self) -> bool:
+        """True once :meth:`cancel` was called."""
+        return self._cancel_event.is_set()
+
+    def check(self) -> None:
+        """Raise what a call on this session raises now (closed, cancelled, gone, failed)."""
+        if self._closed:
+            raise ScannerError(Condition.IO_ERROR, "the scan session is closed")
+        if self.is_cancelled:
+            raise ScannerError(Condition.CANCELLED, "the scan was cancelled")
+        self._scanner.check_present()
+        if self._failure is not None:
+            raise self._failure
+
+    async def next_page(self) -> "FakePage | None":
+        """The next side after ``page_delay`` seconds, or None (flatbed done, feeder
+        empty). Raises the injected condition at side ``fail_at_page``,
+        CANCELLED (also while waiting), DEVICE_GONE when unplugged.
+        ``RuntimeError`` if the previous page's chunks were not all read."""
+        self.check()
+        if self._page is not None and not self._page.consumed:
+            raise RuntimeError("next_page() before the previous page's chunks were read")
+        if self.pages >= self._sides:
+            return None
+        if self._scanner.page_delay > 0:
+            try:
+                await asyncio.wait_for(self._cancel_event.wait(), self._scanner.page_delay)
+            except asyncio.TimeoutError:
+                pass
+            self.check()
+        number = self.pages + 1
+        scanner = self._scanner
+        if scanner.fail_with is not None and scanner.fail_at_page == number:
+            self._failure = ScannerError(scanner.fail_with, f"injected at page {number}: {scanner.fail_with.value}")
+            raise self._failure
+        self.pages = number
+        self._page = FakePage(self, self._info, number)
+        return self._page
+
+    async def cancel(self) -> None:
+        """Stop: pending and later calls raise CANCELLED. Never raises."""
+        if not self._closed and not self.is_cancelled:
+            self._cancel_event.set()
+            self._scanner.cancelled += 1
+
+    async def close(self) -> None:
+        """End the job and free the scanner. Never raises; idempotent."""
+        self._closed = True
+        if self._scanner.session is self:
+            self._scanner.session = None
+
+
+class FakePage(Page):
+    """Side ``number`` (1-based) of a fake job: :func:`fake_page_bytes` in chunks of whole rows."""
+
+    def __init__(self, session: FakeSession, info: PageInfo, number: int) -> None:
+        self.info = info
+        self.number = number
+        self.consumed = False
+        self._session = session
+        self._iterated = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """Yield the rows, ``chunk_rows`` at a time (default: about four chunks).
+        Raises CANCELLED / DEVICE_GONE between chunks; ``RuntimeError`` when iterated twice."""
+        if self._iterated:
+            raise RuntimeError("a page's chunks can be iterated once")
+        self._iterated = True
+        session = self._session
+        mode = session.params.mode
+        lines = self.info.lines
+        step = session._scanner.chunk_rows or max(1, -(-lines // 4))
+        for first in range(0, lines, step):
+            session.check()
+            await asyncio.sleep(0)
+            yield fake_rows(self.info, mode, self.number, first, min(step, lines - first))
+        self.consumed = True

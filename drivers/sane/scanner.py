@@ -1,0 +1,396 @@
+"""The SANE scanner as the service sees it: an asyncio proxy to a worker process.
+
+:class:`SaneScanner` implements :class:`drivers.base.Scanner` by sending
+commands to a worker (:mod:`drivers.sane.worker`, through
+:class:`~drivers.sane.link.WorkerLink`). Every blocking pipe read runs on one
+thread per scanner, never on the event loop; one asyncio lock lets one
+exchange at a time use the pipes.
+
+Watchdog: while the service waits for the worker, the worker must send
+something (a reply, a chunk, a progress message) at least every
+``unresponsive_timeout`` seconds; otherwise it is killed (SIGKILL, by PID) and
+the wait fails with ``ScannerError(UNRESPONSIVE)``. A worker that dies fails
+the wait with ``ScannerError(IO_ERROR)``. Either way the next operation starts
+a fresh worker.
+
+Cancel (:meth:`SaneSession.cancel`, or an asyncio cancellation of a pending
+call) raises the worker's cancel flag, makes a pending wait give up at once,
+and queues a CANCEL command; the answers still in the pipe are read and
+dropped, up to that command's CANCELLED answer, before the next exchange.
+
+Memory: the worker scans a page only on ``next_page`` and hands it over in
+chunks of about 1 MiB of whole rows as the consumer reads them, so at most one
+page is in the worker and the service holds only the chunk being read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import time
+from typing import Any, AsyncIterator, Callable
+
+from drivers.base import (
+    Capabilities,
+    Condition,
+    Page,
+    PageInfo,
+    ScanParameters,
+    Scanner,
+    ScannerError,
+    ScannerInfo,
+    ScanSession,
+)
+from drivers.sane import protocol
+from drivers.sane.link import WaitAborted, WorkerGone, WorkerLink
+
+log = logging.getLogger(__name__)
+
+STARTUP_TIMEOUT = 30.0
+"""Seconds a new worker may take to start a Python interpreter and ``sane_init``
+(at least; the unresponsive timeout applies if it is longer)."""
+
+KILL_GRACE = 5.0
+"""Seconds to wait for a blocked pipe read to end after its worker was killed."""
+
+
+class SaneScanner(Scanner):
+    """One SANE device, run by a worker process.
+
+    ``info``: the device (``info.name`` is the SANE device name, e.g.
+    ``test:0``). ``sane_options``: option values the worker sets after every
+    ``sane_open``, python-sane spelling (``{"test_picture": "Color pattern"}``).
+    ``sane_config_dir``: SANE_CONFIG_DIR for the worker (None: inherited from
+    this process's environment). ``unresponsive_timeout``: seconds of silence
+    from a busy worker before it is killed (watchdog).
+
+    Methods raise :class:`ScannerError`; ``start`` raises DEVICE_BUSY while a
+    session is open and DEVICE_GONE after :meth:`shutdown`.
+    """
+
+    def __init__(
+        self,
+        info: ScannerInfo,
+        *,
+        sane_options: dict[str, object] | None = None,
+        sane_config_dir: str | None = None,
+        unresponsive_timeout: float = 10.0,
+    ) -> None:
+        self.info = info
+        self._sane_options = dict(sane_options or {})
+        self._sane_config_dir = sane_config_dir
+        self._timeout = unresponsive_timeout
+        self._executor = self._new_executor()
+        self._lock = asyncio.Lock()
+        self._link: WorkerLink | None = None
+        self._cancels_due = 0  # CANCEL commands whose CANCELLED answer is still to be read
+        self._capabilities: Capabilities | None = None
+        self._session: SaneSession | None = None
+        self._shut_down = False
+
+    def _new_executor(self) -> concurrent.futures.ThreadPoolExecutor:
+        return concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sane {self.info.name}")
+
+    @property
+    def worker_pid(self) -> int | None:
+        """PID of the running worker process, or None when there is none."""
+        link = self._link
+        return link.pid if link is not None and link.alive else None
+
+    # -- Scanner ------------------------------------------------------------
+
+    async def capabilities(self) -> Capabilities:
+        """Read the device's capabilities once (the worker opens and closes the
+        device) and return them, cached. Raises :class:`ScannerError`."""
+        if self._capabilities is None:
+            async with self._lock:
+                if self._capabilities is None:
+                    self._check_usable()
+                    reply = await self._command((protocol.CAPABILITIES,))
+                    self._capabilities = reply[1]
+        return self._capabilities
+
+    async def start(self, params: ScanParameters) -> "SaneSession":
+        """Open the device and configure ``params`` (``sane_open`` + options; no
+        ``sane_start``, nothing moves). Raises DEVICE_BUSY while a session is
+        open, DEVICE_GONE when the device cannot be opened, IO_ERROR when it
+        does not offer ``params.source`` / ``params.mode``."""
+        self._check_usable()
+        if self._session is not None:
+            raise ScannerError(Condition.DEVICE_BUSY, f"{self.info.name}: a scan session is open")
+        session = SaneSession(self, params)
+        self._session = session
+        try:
+            await self.capabilities()  # cached before a job keeps the device open
+            async with self._lock:
+                await self._command((protocol.OPEN, params))
+                session._link = self._link
+        except BaseException:
+            self._session = None
+            raise
+        return session
+
+    async def shutdown(self) -> None:
+        """End any session and stop the worker (asked to exit, killed after 5 s).
+        Never raises; idempotent."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        session = self._session
+        if session is not None:
+            await session.cancel()
+            await session.close()
+        link, self._link = self._link, None
+        if link is not None:
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, link.stop)
+            except Exception:  # noqa: BLE001 - shutdown never raises
+                log.exception("stopping the worker of %s", self.info.name)
+        self._executor.shutdown(wait=False)
+
+    # -- the worker ---------------------------------------------------------
+
+    def _check_usable(self) -> None:
+        if self._shut_down:
+            raise ScannerError(Condition.DEVICE_GONE, f"{self.info.name}: the scanner was shut down")
+
+    async def _command(self, command: tuple) -> tuple:
+        """Send ``command`` to a ready worker and return its final reply (OK or PAGE).
+        Hold the lock."""
+        link = await self._ready_link()
+        self._send(link, command)
+        return await self._exchange(link, link.receive_reply)
+
+    async def _ready_link(self) -> WorkerLink:
+        """The worker, started if needed and resynchronised after cancels. Hold the lock."""
+        link = self._link
+        if link is not None and not link.alive:
+            self._forget(link)
+            link = None
+        if link is None:
+            link = WorkerLink(self.info.name, self._sane_options, self._sane_config_dir)
+            self._link = link
+            self._cancels_due = 0
+            await self._exchange(link, link.start, timeout=max(self._timeout, STARTUP_TIMEOUT))
+            log.info("%s: worker %s started", self.info.name, link.pid)
+        await self._resynchronise(link)
+        return link
+
+    async def _resynchronise(self, link: WorkerLink) -> None:
+        """Drop the answers to interrupted commands (up to the CANCELLED answers due)."""
+        due = self._cancels_due
+        if due:
+            await self._exchange(link, link.resynchronise, due)
+            self._cancels_due -= due
+
+    def _send(self, link: WorkerLink, command: tuple) -> None:
+        try:
+            link.send(command)
+        except WorkerGone as exc:
+            link.kill()
+            self._forget(link)
+            raise ScannerError(Condition.IO_ERROR, f"{self.info.name}: {exc}") from None
+
+    async def _exchange(self, link: WorkerLink, call: Callable[..., Any], *args: Any, timeout: float | None = None) -> Any:
+        """Run the blocking ``call(*args)`` on the pipe thread, under the watchdog.
+
+        Raises UNRESPONSIVE (the worker was silent for the timeout and was
+        killed), IO_ERROR (it died), CANCELLED (the wait was aborted by a
+        cancel) or the ScannerError of an ERROR reply.
+        """
+        limit = self._timeout if timeout is None else timeout
+        loop = asyncio.get_running_loop()
+        link.touch()
+        future = loop.run_in_executor(self._executor, call, *args)
+        try:
+            while not future.done():
+                remaining = link.last_activity + limit - time.monotonic()
+                if remaining <= 0:
+                    log.warning("%s: worker %s silent for %.1f s: killing it", self.info.name, link.pid, limit)
+                    link.kill()
+                    self._forget(link)
+                    await asyncio.wait({future}, timeout=KILL_GRACE)
+                    if not future.done():  # the pipe thread is stuck: leave it behind
+                        self._executor.shutdown(wait=False)
+                        self._executor = self._new_executor()
+                        raise WorkerGone("the pipe thread did not return")
+                    break
+                await asyncio.wait({future}, timeout=remaining)
+            return future.result()
+        except asyncio.CancelledError:
+            self._interrupt(link)
+            raise
+        except WorkerGone as exc:
+            self._forget(link)
+            if link.killed:
+                raise ScannerError(
+                    Condition.UNRESPONSIVE,
+                    f"{self.info.name}: the worker did not answer for {limit:g} s and was killed",
+                ) from None
+            raise ScannerError(Condition.IO_ERROR, f"{self.info.name}: {exc}") from None
+        except WaitAborted:
+            raise ScannerError(Condition.CANCELLED, f"{self.info.name}: cancelled") from None
+
+    def _interrupt(self, link: WorkerLink | None) -> None:
+        """Stop what the worker does now: abort the pending wait, queue CANCEL.
+        Never raises."""
+        if link is None or link is not self._link or not link.alive:
+            return
+        link.abort.set()
+        try:
+            link.send((protocol.CANCEL,))
+        except WorkerGone:
+            link.kill()
+            self._forget(link)
+            return
+        self._cancels_due += 1
+
+    def _forget(self, link: WorkerLink) -> None:
+        """Drop a dead or killed worker; the next operation starts a new one."""
+        if self._link is link:
+            self._link = None
+            self._cancels_due = 0
+        try:  # on the pipe thread: after the call that may still read its pipe
+            self._executor.submit(link.reap, 1.0)
+        except RuntimeError:  # the executor was shut down
+            pass
+
+
+class SaneSession(ScanSession):
+    """A scan job on a :class:`SaneScanner` (see :class:`drivers.base.ScanSession`).
+
+    After a failure every ``next_page`` raises the same :class:`ScannerError`;
+    after :meth:`cancel`, or after a pending call was cancelled as an asyncio
+    task (which stops the worker too), ``ScannerError(CANCELLED)``. ``progress`` is the last
+    ``(line, lines)`` the worker reported (informational).
+    """
+
+    def __init__(self, scanner: SaneScanner, params: ScanParameters) -> None:
+        self.params = params
+        self._scanner = scanner
+        self._link: WorkerLink | None = None  # the worker this job was opened on
+        self._page: SanePage | None = None
+        self._failure: ScannerError | None = None
+        self._cancelled = False
+        self._closed = False
+
+    @property
+    def progress(self) -> tuple[int, int] | None:
+        """The last ``(line, lines)`` the worker reported while reading a side, or None."""
+        return self._link.progress if self._link is not None else None
+
+    def _check(self) -> WorkerLink:
+        if self._closed:
+            raise ScannerError(Condition.IO_ERROR, "the scan session is closed")
+        if self._cancelled:
+            raise ScannerError(Condition.CANCELLED, "the scan was cancelled")
+        if self._failure is not None:
+            raise self._failure
+        link = self._link
+        if link is None or link is not self._scanner._link or not link.alive:
+            raise self._fail(ScannerError(Condition.IO_ERROR, "the scanner's worker is gone"))
+        return link
+
+    def _fail(self, exc: ScannerError) -> ScannerError:
+        if exc.condition is not Condition.CANCELLED and self._failure is None:
+            self._failure = exc
+        return exc
+
+    async def next_page(self) -> "SanePage | None":
+        """Scan the next side (``sane_start`` + reading it in the worker) and return
+        it, or None when the feeder is empty or the flatbed page was given.
+        Unread chunks of the previous page are dropped. Raises
+        :class:`ScannerError`."""
+        scanner = self._scanner
+        self._check()
+        try:
+            async with scanner._lock:
+                link = self._check()
+                self._page = None
+                link.progress = None
+                if link.pending_chunks:
+                    await scanner._exchange(link, link.discard_chunks)
+                scanner._send(link, (protocol.NEXT_PAGE,))
+                reply = await scanner._exchange(link, link.receive_reply)
+        except ScannerError as exc:
+            raise self._fail(exc) from None
+        except asyncio.CancelledError:
+            self._cancelled = True  # the worker was told to stop (see SaneScanner._exchange)
+            raise
+        if reply[0] == protocol.OK:
+            return None
+        self._page = SanePage(self, reply[1], reply[2])
+        return self._page
+
+    async def _read_chunk(self, page: "SanePage") -> bytes:
+        scanner = self._scanner
+        self._check()
+        if page is not self._page:
+            raise RuntimeError("this page was superseded by a later next_page()")
+        try:
+            async with scanner._lock:
+                link = self._check()
+                return await scanner._exchange(link, link.receive_chunk)
+        except ScannerError as exc:
+            raise self._fail(exc) from None
+        except asyncio.CancelledError:
+            self._cancelled = True
+            raise
+
+    async def cancel(self) -> None:
+        """sane_cancel now (in the worker); a pending or later ``next_page`` or chunk
+        read raises ``ScannerError(CANCELLED)``. Never raises."""
+        if self._closed or self._cancelled:
+            return
+        self._cancelled = True
+        try:
+            self._scanner._interrupt(self._link)
+        except Exception:  # noqa: BLE001 - cancel never raises
+            log.exception("cancelling on %s", self._scanner.info.name)
+
+    async def close(self) -> None:
+        """End the job (the worker calls sane_cancel and sane_close) and free the
+        scanner. Never raises; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        scanner = self._scanner
+        try:
+            async with scanner._lock:
+                link = self._link
+                if link is not None and link is scanner._link and link.alive:
+                    await scanner._resynchronise(link)
+                    if link.pending_chunks:
+                        await scanner._exchange(link, link.discard_chunks)
+                    scanner._send(link, (protocol.CLOSE,))
+                    await scanner._exchange(link, link.receive_reply)
+        except ScannerError as exc:
+            log.warning("%s: closing the session: %s", scanner.info.name, exc.message)
+        except Exception:  # noqa: BLE001 - close never raises
+            log.exception("%s: closing the session", scanner.info.name)
+        finally:
+            self._page = None
+            if scanner._session is self:
+                scanner._session = None
+
+
+class SanePage(Page):
+    """One scanned side: its :class:`PageInfo` and ``chunk_count`` chunks still in the worker."""
+
+    def __init__(self, session: SaneSession, info: PageInfo, chunk_count: int) -> None:
+        self.info = info
+        self._session = session
+        self._remaining = chunk_count
+        self._iterated = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """Yield the rows as they cross the pipe (about 1 MiB of whole rows each).
+        Raises :class:`ScannerError`; ``RuntimeError`` when iterated twice."""
+        if self._iterated:
+            raise RuntimeError("a page's chunks can be iterated once")
+        self._iterated = True
+        while self._remaining > 0:
+            chunk = await self._session._read_chunk(self)
+            self._remaining -= 1
+            yield chunk
