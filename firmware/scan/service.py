@@ -241,6 +241,8 @@ class ScanService:
             page = await run.runner.next_page()
         except ScannerError as error:
             run.retrieving = False
+            if job.ended:  # canceled or timed out while waiting: the session was closed under us
+                raise self._ended_fault(job) from None
             self._job_failed(job, error)
             raise conditions.effect_of(error.condition).fault(error.message) from None
         except BaseException:
