@@ -115,5 +115,5 @@ def build_envelope(
 
 
 def build_fault_envelope(fault: faults.SoapFault, relates_to: str | None) -> Element:
-    """Build the envelope of ``fault`` with the addressing fault action (REFERENCE.md section 1.3)."""
-    return build_envelope(ns.ADDRESSING_FAULT_ACTION, fault.to_xml(), relates_to=relates_to)
+    """Build the envelope of ``fault`` with its action: by default the addressing fault action (REFERENCE.md 1.3)."""
+    return build_envelope(fault.action, fault.to_xml(), relates_to=relates_to)

@@ -23,15 +23,25 @@ class SoapFault(Exception):
 
     ``code`` is ``"Sender"`` or ``"Receiver"``; ``subcode`` is ``(namespace,
     local)``, e.g. ``(ns.SCAN, "ClientErrorJobIdNotFound")``; ``reason`` a short
-    English text; ``detail`` an optional element placed in ``soap:Detail``.
+    English text; ``detail`` an optional element placed in ``soap:Detail``;
+    ``action`` the fault envelope's wsa:Action (default: the WS-Addressing fault
+    action; DPWS faults use ``.../devprof/Fault``).
     """
 
-    def __init__(self, code: str, subcode: tuple[str, str], reason: str, detail: Element | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        subcode: tuple[str, str],
+        reason: str,
+        detail: Element | None = None,
+        action: str = ns.ADDRESSING_FAULT_ACTION,
+    ) -> None:
         super().__init__(f"{subcode[1]}: {reason}")
         self.code = code
         self.subcode = subcode
         self.reason = reason
         self.detail = detail
+        self.action = action
 
     @property
     def http_status(self) -> int:
@@ -45,7 +55,8 @@ class SoapFault(Exception):
         sub(code, qname(ns.SOAP, "Value"), "soap:" + self.code)
         subcode = sub(code, qname(ns.SOAP, "Subcode"))
         prefix = _PREFIX_OF[self.subcode[0]]
-        sub(subcode, qname(ns.SOAP, "Value"), f"{prefix}:{self.subcode[1]}")
+        # the Subcode is a QName: declare its prefix right there, whatever else the envelope declares
+        sub(subcode, qname(ns.SOAP, "Value"), f"{prefix}:{self.subcode[1]}", {f"xmlns:{prefix}": self.subcode[0]})
         reason = sub(fault, qname(ns.SOAP, "Reason"))
         sub(reason, qname(ns.SOAP, "Text"), self.reason, {qname(ns.XML, "lang"): "en"})
         if self.detail is not None:
