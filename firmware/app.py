@@ -4,8 +4,12 @@ Every SANE scanner found becomes one WSD device: a scan service at
 ``/scanners/<slug>`` (slug = the SANE device name with characters other than
 letters, digits, '.', '_' and '-' replaced by '-') and a device endpoint (the
 XAddr answering WS-Transfer Get) at ``/<device uuid>``, with a persistent
-identity in the state directory. The HTTP server is bound before the event loop
-serves anything, so a busy port fails start-up with one clear message.
+identity in the state directory. Scanners can be added and removed while
+serving (:meth:`App.add_scanner`, :meth:`App.remove_scanner`): the paths live
+in a :class:`~firmware.wire.router.SoapRouter`, which also refuses clients
+outside the configuration's ``allow`` list with HTTP 403. The HTTP server is
+bound before the event loop serves anything, so a busy port fails start-up
+with one clear message.
 """
 
 from __future__ import annotations
@@ -17,20 +21,22 @@ import re
 from dataclasses import dataclass, field
 
 import tornado.httpserver
-import tornado.web
 
 from drivers.base import Scanner, ScannerError, ScannerInfo
 
 from . import __version__
 
 from .config import Config
+from .eventing import EventingSettings, EventSource, attach_eventing
 from .dpws import DeviceMetadata, DiscoveredDevice, load_identity
 from .dpws.endpoint import device_operations
 from .jobs.ids import JobIdAllocator
 from .jobs.manager import JobTable
 from .scan.service import ScanService, ServiceSettings
 from .state import StateStore
-from .wire.handler import MAX_REQUEST_BYTES, SoapHandler
+from .wire.access import AllowList
+from .wire.handler import MAX_REQUEST_BYTES
+from .wire.router import SoapRouter
 
 log = logging.getLogger(__name__)
 
@@ -61,58 +67,74 @@ def scan_path(sane_name: str) -> str:
     return f"/scanners/{slug(sane_name)}"
 
 
-@dataclass
+@dataclass(eq=False)
 class ServedScanner:
-    """One scanner as served: its driver, scan service and URL path."""
+    """One scanner as served: its driver, scan service, scan service URL path, DPWS device and
+    event source (WS-Eventing on the scan service path)."""
 
     scanner: Scanner
     service: ScanService
     path: str
     device: DiscoveredDevice
+    events: EventSource
+
+    @property
+    def name(self) -> str:
+        """The SANE device name (``test:0``)."""
+        return self.scanner.info.name
 
 
-@dataclass
+@dataclass(eq=False)
 class App:
-    """The running application: HTTP server plus the served scanners."""
+    """The running application: the HTTP server and the scanners served now.
+
+    Scanners are added and removed while serving (:meth:`add_scanner`,
+    :meth:`remove_scanner`; USB hotplug in :mod:`firmware.hotplug`); every
+    scanner shares the JobId counter ``ids`` and the image encoding ``executor``.
+    """
 
     config: Config
     scanners: list[ServedScanner] = field(default_factory=list)
     server: tornado.httpserver.HTTPServer | None = None
     executor: concurrent.futures.ThreadPoolExecutor | None = None
+    ids: JobIdAllocator | None = None
+    router: SoapRouter = field(default_factory=SoapRouter)
 
-    def urls(self, host: str) -> list[tuple[ServedScanner, str]]:
-        """The full scan service URL of every scanner for clients reaching us at ``host``."""
+    def urls(self, host: str, scanners: list[ServedScanner] | None = None) -> list[tuple[ServedScanner, str]]:
+        """The full scan service URL of every scanner (or of ``scanners``) for clients reaching us at ``host``."""
         authority = f"[{host}]" if ":" in host else host
-        return [(s, f"http://{authority}:{self.config.http_port}{s.path}") for s in self.scanners]
+        chosen = self.scanners if scanners is None else scanners
+        return [(s, f"http://{authority}:{self.config.http_port}{s.path}") for s in chosen]
 
-    async def stop(self) -> None:
-        """Stop serving, abort running jobs and stop the scanner workers."""
-        if self.server is not None:
-            self.server.stop()
-        for served in self.scanners:
-            await served.service.shutdown()
-        if self.executor is not None:
-            self.executor.shutdown(wait=False, cancel_futures=True)
+    def find(self, sane_name: str) -> ServedScanner | None:
+        """The served scanner with SANE device name ``sane_name``, or None."""
+        return next((s for s in self.scanners if s.name == sane_name), None)
 
+    async def add_scanner(self, scanner: Scanner) -> ServedScanner | None:
+        """Serve ``scanner``: its scan service at ``/scanners/<slug>`` and its device endpoint at
+        ``/<device uuid>``, answering at once (REFERENCE.md section 4.3).
 
-async def build_app(config: Config, scanners: list[Scanner]) -> App:
-    """Create the scan services for ``scanners`` and start listening on ``config.host:http_port``.
-
-    Scanners that fail to report capabilities are logged and skipped.
-    Raises OSError when the port cannot be bound.
-    """
-    store = StateStore(config.state_dir)
-    ids = JobIdAllocator(store)
-    app = App(config=config, executor=concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="encode"))
-    routes = []
-    for scanner in scanners:
-        overrides = config.overrides_for(scanner.info.name, scanner.info.usb_id)
+        Returns the :class:`ServedScanner`, or None when the scanner cannot report its
+        capabilities (logged; the scanner is shut down) or one with the same SANE name
+        is served already. A slug taken by another name gets a ``-2``, ``-3``... suffix.
+        Raises :class:`~firmware.dpws.identity.IdentityError` when the identity cannot be stored.
+        """
+        config = self.config
+        info = scanner.info
+        if self.find(info.name) is not None:
+            log.error("scanner %s is served already", info.name)
+            return None
+        if self.ids is None:
+            self.ids = JobIdAllocator(StateStore(config.state_dir))
+        if self.executor is None:
+            self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="encode")
+        overrides = config.overrides_for(info.name, info.usb_id)
         try:
             caps = await scanner.capabilities()
         except ScannerError as error:
-            log.error("scanner %s skipped: %s", scanner.info.name, error.message)
+            log.error("scanner %s skipped: %s", info.name, error.message)
             await scanner.shutdown()
-            continue
+            return None
         if overrides.default_resolution is not None:
             caps = dataclasses.replace(caps, default_resolution=overrides.default_resolution)
         settings = ServiceSettings(
@@ -121,18 +143,62 @@ async def build_app(config: Config, scanners: list[Scanner]) -> App:
             job_timeout=config.job_timeout,
             friendly_name=overrides.friendly_name or config.friendly_name,
         )
-        service = ScanService(scanner, caps, JobTable(ids, config.history_size), settings, app.executor)
-        path = scan_path(scanner.info.name)
-        identity = load_identity(config.state_dir, scanner.info.name)
-        metadata = device_metadata(scanner.info, settings.friendly_name)
+        service = ScanService(scanner, caps, JobTable(self.ids, config.history_size), settings, self.executor)
+        path = self._free_path(scan_path(info.name))
+        identity = load_identity(config.state_dir, info.name)
+        metadata = device_metadata(info, settings.friendly_name)
         identity.update_metadata(metadata.digest([path]))
         device = DiscoveredDevice(identity, path="/" + identity.endpoint.removeprefix("urn:uuid:"))
-        served = ServedScanner(scanner, service, path, device)
-        app.scanners.append(served)
-        routes.append((path, SoapHandler, dict(operations=service.operations())))
-        routes.append((device.path, SoapHandler, dict(operations=device_operations(device, metadata, path))))
-    application = tornado.web.Application(routes)
-    app.server = tornado.httpserver.HTTPServer(application, max_body_size=MAX_REQUEST_BYTES * 16, idle_connection_timeout=120)
+        served = ServedScanner(scanner, service, path, device, attach_eventing(service, path, EventingSettings()))
+        self.router.add(path, {**service.operations(), **served.events.operations()})
+        self.router.add(device.path, device_operations(device, metadata, path))
+        self.scanners.append(served)
+        return served
+
+    async def remove_scanner(self, served: ServedScanner, error: ScannerError | None = None) -> None:
+        """Stop serving ``served``: its two paths answer HTTP 404 from now on, its active job
+        ends (as ``error`` would end it, e.g. DEVICE_GONE: Aborted, JobCompletedWithErrors +
+        ScannerStopped; see :meth:`ScanService.shutdown`) and its driver is shut down.
+        Never raises; nothing happens for a scanner not served."""
+        if served not in self.scanners:
+            return
+        self.scanners.remove(served)
+        self.router.remove(served.path)
+        self.router.remove(served.device.path)
+        await served.service.shutdown(error)
+        await served.events.close()  # SubscriptionEnd after the last job events
+
+    def _free_path(self, path: str) -> str:
+        taken = set(self.router.paths)
+        candidate, number = path, 1
+        while candidate in taken:
+            number += 1
+            candidate = f"{path}-{number}"
+        return candidate
+
+    async def stop(self) -> None:
+        """Stop serving, abort running jobs and stop the scanner workers."""
+        if self.server is not None:
+            self.server.stop()
+        for served in list(self.scanners):
+            await served.service.shutdown()
+            await served.events.close()
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def build_app(config: Config, scanners: list[Scanner]) -> App:
+    """Serve ``scanners`` (see :meth:`App.add_scanner`) and start listening on ``config.host:http_port``.
+
+    Clients outside ``config.allow`` get HTTP 403 on every path. Scanners that fail
+    to report capabilities are logged and skipped. Raises OSError when the port
+    cannot be bound.
+    """
+    app = App(config=config, router=SoapRouter(AllowList(config.allow)))
+    for scanner in scanners:
+        await app.add_scanner(scanner)
+    app.server = tornado.httpserver.HTTPServer(
+        app.router.application, max_body_size=MAX_REQUEST_BYTES * 16, idle_connection_timeout=120
+    )
     app.server.listen(config.http_port, config.host)
     return app
-

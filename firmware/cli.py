@@ -3,8 +3,9 @@
     wsd-scan-server [--host H] [--port P] [--config FILE] [--state-dir DIR]
                     [--trace-soap] [--no-discovery] [--log-level LEVEL] [--check-config]
 
-Serves every SANE scanner it finds (SANE_CONFIG_DIR is honoured) and logs one
-line per scan service with the full URL a client configures
+Serves every SANE scanner it finds (SANE_CONFIG_DIR is honoured), and those
+plugged in later (:mod:`firmware.hotplug`; SIGHUP re-enumerates SANE at once),
+and logs one line per scan service with the full URL a client configures
 (``scan service http://H:P/scanners/<slug> ...``). Logs go to stderr, one
 line each, for journald. SIGINT/SIGTERM stop it cleanly.
 """
@@ -81,43 +82,43 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _serve(config) -> int:
-    from drivers.sane import SaneScanner, list_scanners
-
     from .app import build_app
-    from .dpws import DiscoveryService
+    from .dpws import DiscoveryService, served_families
+    from .hotplug import Hotplug
+    from .wire.access import AllowList
 
-    infos = await list_scanners()
-    scanners = []
-    for info in infos:
-        overrides = config.overrides_for(info.name, info.usb_id)
-        if overrides.disabled:
-            log.info("scanner %s disabled in the configuration", info.name)
-            continue
-        scanners.append(
-            SaneScanner(info, sane_options=overrides.sane_options, unresponsive_timeout=config.worker_timeout)
-        )
-    if not scanners:
-        log.warning("no SANE scanner found; serving nothing (is SANE_CONFIG_DIR right?)")
     try:
-        app = await build_app(config, scanners)
+        app = await build_app(config, [])
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", config.host, config.http_port, exc.strerror or exc)
-        for scanner in scanners:
-            await scanner.shutdown()
         return 1
     discovery = None
     if not config.discovery:
         log.info("WS-Discovery off (configuration)")
     elif config.host not in WILDCARDS:
         log.info("WS-Discovery off: listening on %s only, not on every interface", config.host)
-    elif app.scanners:
-        discovery = DiscoveryService([s.device for s in app.scanners], config.http_port, config.interfaces or None)
+    else:  # started even without scanners: a scanner plugged in later is announced
+        discovery = DiscoveryService([], config.http_port, config.interfaces or None,
+                                     families=served_families(config.host),
+                                     peer_allowed=AllowList(config.allow).permits)
         await discovery.start()
-    for host in _client_hosts(config.host):
-        for served, url in app.urls(host):
-            info = served.scanner.info
-            log.info("scan service %s (%s %s, SANE %s)", url, info.vendor, info.model, info.name)
+    ready = False
+
+    def changed(changes) -> None:
+        for host in _client_hosts(config.host):
+            for served, url in app.urls(host, changes.added):
+                info = served.scanner.info
+                log.info("scan service %s (%s %s, SANE %s)", url, info.vendor, info.model, info.name)
+        if ready:  # READY=1 must be the first notification
+            notify(f"STATUS=serving {len(app.scanners)} scanner(s) on port {config.http_port}")
+
+    hotplug = Hotplug(app, discovery, on_change=changed)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, hotplug.trigger)  # re-enumerate SANE now
+    await hotplug.start()  # the first SANE enumeration, then USB polling
+    if not app.scanners:
+        log.warning("no SANE scanner found; serving nothing until one is plugged in (is SANE_CONFIG_DIR right?)")
     notify(f"READY=1\nSTATUS=serving {len(app.scanners)} scanner(s) on port {config.http_port}")
+    ready = True
     interval = watchdog_interval()
     pinger = asyncio.get_running_loop().create_task(watchdog_loop(interval)) if interval else None
     stop = asyncio.Event()
@@ -129,6 +130,7 @@ async def _serve(config) -> int:
     notify("STOPPING=1")
     if pinger is not None:
         pinger.cancel()
+    await hotplug.stop()
     if discovery is not None:
         await discovery.stop()  # Bye
     await app.stop()

@@ -18,7 +18,7 @@ ThisDevice, Relationship), :mod:`.envelope` (discovery messages on the wire),
 :mod:`.discovery` (the UDP responder, interface tracking, Probe matching).
 """
 
-from .discovery import DiscoveredDevice, DiscoveryService, directed_probe_response, match_probe
+from .discovery import DiscoveredDevice, DiscoveryService, directed_probe_response, match_probe, served_families
 from .identity import DeviceIdentity, IdentityError, load_identity
 from .metadata import ACTION_GET, ACTION_GET_RESPONSE, DeviceMetadata, get_response_body
 
@@ -34,4 +34,5 @@ __all__ = [
     "get_response_body",
     "load_identity",
     "match_probe",
+    "served_families",
 ]

@@ -19,7 +19,9 @@ What it does, and where the rule comes from:
   DPWS R1018);
 * sends Hello after a random delay when it starts, when an interface or
   address appears or changes (a NETLINK_ROUTE subscription), and on
-  :meth:`DiscoveryService.announce`; sends Bye from :meth:`DiscoveryService.stop`.
+  :meth:`DiscoveryService.announce`; sends Bye from :meth:`DiscoveryService.stop`;
+  Hello and Bye of one device when it is added or removed at run time (USB hotplug);
+* drops, unanswered, datagrams from senders outside the ``peer_allowed`` allow-list.
 
 Interfaces come from the kernel over NETLINK_ROUTE (standard library only).
 By default loopback, interfaces without multicast, and container/VM bridges
@@ -44,7 +46,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 from urllib.parse import unquote, urlsplit
 
 from firmware.wire import faults
@@ -296,6 +298,21 @@ def interface_selected(
         return False
     needed = IFF_UP | IFF_RUNNING | IFF_MULTICAST
     return interface.flags & needed == needed
+
+
+def served_families(http_host: str) -> tuple[int, ...]:
+    """The address families whose XAddrs work for an HTTP server listening on wildcard ``http_host``.
+
+    Tornado binds ``"0.0.0.0"`` to IPv4 only and ``"::"`` to IPv6 only (it sets
+    IPV6_V6ONLY); ``""`` binds both. Discovery must not announce an XAddr on a
+    family the server does not accept: sane-airscan would try it, get
+    "connection refused", and wait for that address before listing the device.
+    """
+    if http_host == "0.0.0.0":
+        return (socket.AF_INET,)
+    if http_host == "::":
+        return (socket.AF_INET6,)
+    return (socket.AF_INET, socket.AF_INET6) if socket.has_ipv6 else (socket.AF_INET,)
 
 
 def choose_address(addresses: Sequence[InterfaceAddress], peer: str | None) -> InterfaceAddress:
@@ -588,9 +605,12 @@ class DiscoveryService:
     families to serve; ``skip_patterns``: name globs skipped unless allowed
     explicitly; ``app_max_delay``: seconds, the bound of the random delay
     before ProbeMatches and Hello; ``port``: UDP port (3702); ``scheme``: of
-    the XAddrs (``http``); ``rng``: the random source of the delays.
+    the XAddrs (``http``); ``rng``: the random source of the delays;
+    ``peer_allowed``: called with a sender's IP address text, False drops its
+    datagram unanswered (the configuration's ``allow`` list; None: everyone).
 
-    Use from one asyncio event loop: ``await start()``, later ``await stop()``.
+    Use from one asyncio event loop: ``await start()``, later ``await stop()``;
+    devices come and go at run time with :meth:`add_device` / :meth:`remove_device`.
     """
 
     def __init__(
@@ -606,8 +626,10 @@ class DiscoveryService:
         port: int = DISCOVERY_PORT,
         scheme: str = "http",
         rng: random.Random | None = None,
+        peer_allowed: Callable[[str], bool] | None = None,
     ) -> None:
         self.devices = list(devices)
+        self.peer_allowed = peer_allowed
         self.http_port = http_port
         self.interfaces_allow = list(interfaces_allow) if interfaces_allow is not None else None
         self.interfaces_deny = list(interfaces_deny or ())
@@ -671,6 +693,26 @@ class DiscoveryService:
         """Send Hello again on every interface, e.g. after a MetadataVersion bump (WS-Discovery 4.1)."""
         for link in self._links.values():
             self._schedule_hellos(link)
+
+    async def add_device(self, device: DiscoveredDevice) -> None:
+        """Serve ``device`` from now on and announce it with Hello on every interface (a scanner
+        was plugged in; WS-Discovery section 4.1). Nothing happens if it is served already."""
+        if device in self.devices:
+            return
+        self.devices.append(device)
+        for link in self._links.values():
+            self._spawn(self._send_hello(link, device, self._rng.uniform(0.0, self.app_max_delay)), limited=False)
+
+    async def remove_device(self, device: DiscoveredDevice) -> None:
+        """Stop answering for ``device`` and send its Bye on every interface (a scanner was
+        unplugged; WS-Discovery section 4.2). Returns after the Bye retransmission (about
+        UDP_MAX_DELAY); nothing happens for a device not served."""
+        if device not in self.devices:
+            return
+        self.devices.remove(device)
+        if self._running:
+            await asyncio.gather(*(self._send_bye(link, device) for link in self._links.values()),
+                                 return_exceptions=True)
 
     @property
     def links(self) -> list[tuple[str, int, tuple[str, ...]]]:
@@ -772,6 +814,9 @@ class DiscoveryService:
             return
         if not peer or not peer[1]:
             return
+        if self.peer_allowed is not None and not self.peer_allowed(peer[0]):
+            log.debug("dropped a datagram from %s on %s: not in the allow-list", peer[0], link)
+            return
         try:
             request = parse_request(data)
         except (faults.SoapFault, ValueError) as exc:
@@ -835,7 +880,7 @@ class DiscoveryService:
 
     async def _send_hello(self, link: _Link, device: DiscoveredDevice, delay: float) -> None:
         await asyncio.sleep(delay)
-        if link.closed:
+        if link.closed or device not in self.devices:
             return
         identity = device.identity
         xaddr = device.xaddr(link.addresses[0].address, self.http_port, self.scheme)
@@ -852,7 +897,7 @@ class DiscoveryService:
         self, link: _Link, device: DiscoveredDevice, action: str, relates_to: str, peer: tuple, delay: float
     ) -> None:
         await asyncio.sleep(delay)
-        if link.closed or not self._running:
+        if link.closed or not self._running or device not in self.devices:
             return
         identity = device.identity
         host = choose_address(link.addresses, peer[0]).address

@@ -423,10 +423,20 @@ class ScanService:
             log.warning("job %d: no RetrieveImage within %.0f s", run.job.job_id, self.settings.job_timeout)
             self._finish(run, lambda: run.job.abort(("JobTimedOut",)), cancel=True)
 
-    async def shutdown(self) -> None:
-        """Abort active jobs and stop the driver. Never raises."""
+    async def shutdown(self, error: ScannerError | None = None) -> None:
+        """Abort active jobs and stop the driver. Never raises.
+
+        ``error``: why the scanner goes away, e.g. ``ScannerError(DEVICE_GONE)``
+        when it was unplugged: active jobs then end as that failure would end
+        them (:mod:`firmware.scan.conditions`); without it they end Aborted
+        with JobCompletedWithErrors (the service stops).
+        """
         for run in list(self._runs.values()):
-            if not run.job.ended:
+            if run.job.ended:
+                continue
+            if error is not None:
+                self._job_failed(run.job, error)
+            else:
                 self._finish(run, lambda run=run: run.job.abort(("JobCompletedWithErrors",)), cancel=True)
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)

@@ -1,0 +1,68 @@
+"""The HTTP routes of the SOAP endpoints: exact URL paths, added and removed while serving.
+
+Scanners come and go at run time (USB hotplug), so the paths are not Tornado's
+fixed route list but a dictionary this router looks up on every request:
+
+* a peer outside the allow-list gets HTTP 403 (:class:`~firmware.wire.access.ForbiddenHandler`)
+  whatever the path, so it cannot learn which paths exist;
+* a path in the table is served by :class:`~firmware.wire.handler.SoapHandler`
+  with that path's operations;
+* any other path (e.g. a scanner just unplugged) gets Tornado's HTTP 404.
+
+A request already being served keeps its handler when its path is removed.
+"""
+
+from __future__ import annotations
+
+import tornado.httputil
+import tornado.routing
+import tornado.web
+
+from .access import AllowList, ForbiddenHandler
+from .handler import Operation, SoapHandler
+
+
+class SoapRouter(tornado.routing.Router):
+    """URL path -> SOAP action table, with the allow-list checked first.
+
+    ``allow``: the :class:`AllowList` (empty: everyone). Use :meth:`application`
+    to get the Tornado application to serve.
+    """
+
+    def __init__(self, allow: AllowList | None = None) -> None:
+        self.allow = allow or AllowList()
+        self._paths: dict[str, dict[str, Operation]] = {}
+        self._application = tornado.web.Application([tornado.routing.Rule(tornado.routing.AnyMatches(), self)])
+
+    @property
+    def application(self) -> tornado.web.Application:
+        """The Tornado application routing through this router (hand it to the HTTP server)."""
+        return self._application
+
+    @property
+    def paths(self) -> list[str]:
+        """The paths served now."""
+        return list(self._paths)
+
+    def add(self, path: str, operations: dict[str, Operation]) -> None:
+        """Serve ``path`` (exact, e.g. ``/scanners/test-0``) with ``operations`` (wsa:Action
+        URI -> operation). Raises ``ValueError`` when the path is served already."""
+        if path in self._paths:
+            raise ValueError(f"path {path} is served already")
+        self._paths[path] = operations
+
+    def remove(self, path: str) -> None:
+        """Stop serving ``path``: new requests get HTTP 404. Nothing happens for an unknown path."""
+        self._paths.pop(path, None)
+
+    def find_handler(
+        self, request: tornado.httputil.HTTPServerRequest, **kwargs: object
+    ) -> tornado.httputil.HTTPMessageDelegate | None:
+        """The handler for ``request``: 403 outside the allow-list, the path's SOAP handler,
+        or None (Tornado then answers 404)."""
+        if not self.allow.permits(request.remote_ip):
+            return self._application.get_handler_delegate(request, ForbiddenHandler)
+        operations = self._paths.get(request.path)
+        if operations is None:
+            return None
+        return self._application.get_handler_delegate(request, SoapHandler, {"operations": operations})
