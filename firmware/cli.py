@@ -30,7 +30,7 @@ WILDCARDS = ("0.0.0.0", "::", "")
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wsd-scan-server", description="WS-Scan network scanner server over SANE")
-    parser.add_argument("--host", help="address to listen on (default 0.0.0.0: every interface)")
+    parser.add_argument("--host", help='address to listen on (default "": every address, IPv4 and IPv6)')
     parser.add_argument("--port", type=int, help="HTTP port (default 5358)")
     parser.add_argument("--config", type=Path, help="TOML configuration file (default /etc/wsd-scan-server/config.toml)")
     parser.add_argument("--state-dir", type=Path, help="directory for persistent state")
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wsd-scan-server: configuration error: {exc}", file=sys.stderr)
         return 2
     overrides = {}
-    if args.host:
+    if args.host is not None:
         overrides["host"] = args.host
     if args.port is not None:
         if not 0 < args.port < 65536:

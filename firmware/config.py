@@ -46,7 +46,7 @@ class ScannerOverrides:
 class Config:
     """The service configuration. Times in seconds, sizes in entries."""
 
-    host: str = "0.0.0.0"
+    host: str = ""  # every address, IPv4 and IPv6
     http_port: int = DEFAULT_PORT
     friendly_name: str | None = None
     interfaces: tuple[str, ...] = ()
@@ -88,6 +88,12 @@ def _seconds(key: str, value: Any) -> float:
 def _string(key: str, value: Any) -> str:
     if not isinstance(value, str) or not 0 < len(value) <= 255:
         raise ConfigError(f"{key} = {value!r}: expected a string of 1 to 255 characters")
+    return value
+
+
+def _host(key: str, value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 255:
+        raise ConfigError(f"{key} = {value!r}: expected an IP address, or \"\" for every address (IPv4 and IPv6)")
     return value
 
 
@@ -134,7 +140,7 @@ def _sane_options(key: str, value: Any) -> dict[str, Any]:
 
 
 KEYS: dict[str, Callable[[str, Any], Any]] = {
-    "host": _string,
+    "host": _host,
     "http_port": _int_in(1, 65535),
     "friendly_name": _string,
     "interfaces": _strings,
