@@ -36,7 +36,7 @@ PAGE = "page"
 ERROR = "error"
 CANCELLED = "cancelled"
 
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = 4 << 20
 """Target size of one raw page chunk (whole rows, at least one row)."""
 
 PROGRESS_INTERVAL = 0.5
