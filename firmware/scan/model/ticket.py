@@ -74,23 +74,10 @@ MUST_HONOR_KEYS: frozenset[str] = frozenset(
     + _SCAN_REGION_LEAVES
 )
 
-#: Keys allowed in ``DocumentParameters.override`` and ``.used_default``.
-FINAL_MARK_KEYS: frozenset[str] = frozenset(
-    (
-        "Format",
-        "CompressionQualityFactor",
-        "ImagesToTransfer",
-        "InputSource",
-        "FilmScanMode",
-        "ContentType",
-        "InputSize",
-        "Rotation",
-        "ColorProcessing",
-        "Resolution",
-    )
-    + _SCAN_REGION_LEAVES
-    + _EXPOSURE_LEAVES
-    + _SCALING_LEAVES
+#: Keys allowed in ``DocumentParameters.override`` and ``.used_default``: the XSD allows these
+#: marks only on leaf values, so Exposure and Scaling are named by their leaves.
+FINAL_MARK_KEYS: frozenset[str] = (MUST_HONOR_KEYS - {"Exposure", "Scaling"}) | frozenset(
+    _EXPOSURE_LEAVES + _SCALING_LEAVES
 )
 
 _MUST_HONOR_GROUPS = {"ScanRegion": _SCAN_REGION_LEAVES}
