@@ -250,6 +250,9 @@ class ScanService:
             raise
         if page is None or job.ended:
             run.retrieving = False
+            if page is None:
+                # the scan ahead found no paper; its done-callback may not have run yet
+                self._feeder_empty(job)
             raise self._ended_fault(job)
         job.transferring()
         name = req.document_name or f"scan{job.job_id}-{job.scans_completed + 1}"

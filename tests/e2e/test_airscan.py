@@ -62,7 +62,7 @@ def test_adf_batch_gives_ten_pages_then_out_of_documents(tmp_path):
             client, "-d", DEVICE, "--source", "ADF", "--resolution", "75", "--format=png",
             f"--batch={pages}/p%d.png",
         )
-        assert "Document feeder out of documents" in result.stderr
+        assert "Document feeder out of documents" in result.stderr, result.stderr + service.log_text()
         files = sorted(pages.glob("p*.png"))
         assert len(files) == 10, result.stderr
         for file in files:
