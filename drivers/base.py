@@ -51,6 +51,7 @@ class Condition(enum.Enum):
     NO_DOCS = "no-docs"  # SANE_STATUS_NO_DOCS: feeder empty
     DEVICE_BUSY = "device-busy"  # SANE_STATUS_DEVICE_BUSY
     WARMING_UP = "warming-up"  # SANE_STATUS_WARMING_UP (lamp)
+    CALIBRATING = "calibrating"  # the device calibrates; SANE has no status for it (see drivers/sane/errors.py)
     DEVICE_GONE = "device-gone"  # unplugged, sane_open fails, USB gone
     UNRESPONSIVE = "unresponsive"  # the worker stopped answering and was killed
     IO_ERROR = "io-error"  # SANE_STATUS_IO_ERROR and anything unmapped
@@ -225,4 +226,16 @@ class Scanner(abc.ABC):
     @abc.abstractmethod
     async def shutdown(self) -> None:
         """Release the device for good (stop the worker process). Never raises."""
+
+    @abc.abstractmethod
+    def apply_options(self, options: dict[str, object]) -> bool:
+        """Use the backend option values ``options`` (SANE option names in python-sane
+        spelling, e.g. ``{"read_return_value": "Default"}``) for every session opened
+        from now on, replacing the previous ones; a session open now keeps its values.
+
+        Returns True when they differ from the values in use (the next
+        :meth:`capabilities` then reads the device again: options such as the
+        default resolution change what it reports), False when nothing changed.
+        Never raises; a value the backend refuses shows at the next session.
+        """
 

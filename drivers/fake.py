@@ -109,10 +109,14 @@ class FakeScanner(Scanner):
     twice as many; 0 = empty feeder: the first ``next_page`` returns None).
     ``fail_with`` / ``fail_at_page``: the :class:`Condition` raised by
     ``next_page`` for side ``fail_at_page`` (1-based) of every job, or by
-    ``start`` when ``fail_at_page`` is 0. ``page_delay``: seconds
+    ``start`` when ``fail_at_page`` is 0; ``fail_jobs``: how many jobs it
+    hits before the condition is gone (None: every job; e.g. a scanner that
+    is calibrating for its first two start attempts). ``page_delay``: seconds
     ``next_page`` takes before a side is ready. ``chunk_rows``: rows per chunk
     (default: a page comes in about four chunks). These attributes may be
     changed between jobs.
+
+    ``options``: the backend options last given to :meth:`apply_options`.
 
     For tests: ``started`` lists the :class:`ScanParameters` of every session;
     ``cancelled`` counts sessions cancelled; ``session`` is the open one.
@@ -128,6 +132,7 @@ class FakeScanner(Scanner):
         fail_at_page: int = 1,
         page_delay: float = 0.0,
         chunk_rows: int | None = None,
+        fail_jobs: int | None = None,
     ) -> None:
         self.info = info
         self._capabilities = capabilities
@@ -136,6 +141,8 @@ class FakeScanner(Scanner):
         self.fail_at_page = fail_at_page
         self.page_delay = page_delay
         self.chunk_rows = chunk_rows
+        self.fail_jobs = fail_jobs
+        self.options: dict[str, object] = {}
         self.started: list[ScanParameters] = []
         self.cancelled = 0
         self.session: FakeSession | None = None
@@ -159,9 +166,32 @@ class FakeScanner(Scanner):
             raise ScannerError(Condition.DEVICE_GONE, f"{self.info.name}: the scanner was shut down")
 
     async def capabilities(self) -> Capabilities:
-        """The capabilities given to the constructor. Raises DEVICE_GONE when unplugged."""
+        """The capabilities given to the constructor (or to :meth:`replace_capabilities`).
+        Raises DEVICE_GONE when unplugged."""
         self.check_present()
         return self._capabilities
+
+    def replace_capabilities(self, capabilities: Capabilities) -> None:
+        """The device reports ``capabilities`` from now on (e.g. a feeder was fitted)."""
+        self._capabilities = capabilities
+
+    def apply_options(self, options: dict[str, object]) -> bool:
+        """Record ``options`` in :attr:`options` (see :meth:`Scanner.apply_options`);
+        True when they differ from the previous ones."""
+        options = dict(options)
+        changed, self.options = options != self.options, options
+        return changed
+
+    def _failure_due(self) -> bool:
+        """Whether ``fail_with`` hits the job starting now (counts down ``fail_jobs``)."""
+        if self.fail_with is None:
+            return False
+        if self.fail_jobs is None:
+            return True
+        if self.fail_jobs <= 0:
+            return False
+        self.fail_jobs -= 1
+        return True
 
     async def start(self, params: ScanParameters) -> "FakeSession":
         """Validate ``params`` like the SANE driver and open a session.
@@ -178,7 +208,7 @@ class FakeScanner(Scanner):
             raise ScannerError(Condition.IO_ERROR, f"the device does not offer source {params.source.value}")
         if params.mode not in source_caps.modes:
             raise ScannerError(Condition.IO_ERROR, f"the device does not offer mode {params.mode.value}")
-        if self.fail_with is not None and self.fail_at_page == 0:
+        if self.fail_at_page == 0 and self._failure_due():
             raise ScannerError(self.fail_with, f"injected at start: {self.fail_with.value}")
         self.started.append(params)
         self.session = FakeSession(self, params, page_info(params, source_caps))
@@ -222,6 +252,7 @@ class FakeSession(ScanSession):
         self._cancel_event = asyncio.Event()
         self._closed = False
         self._failure: ScannerError | None = None
+        self._fails = scanner.fail_at_page > 0 and scanner._failure_due()  # this job hits fail_with
 
     @property
     def is_cancelled(self) -> bool:
@@ -256,7 +287,7 @@ class FakeSession(ScanSession):
             self.check()
         number = self.pages + 1
         scanner = self._scanner
-        if scanner.fail_with is not None and scanner.fail_at_page == number:
+        if self._fails and scanner.fail_at_page == number:
             self._failure = ScannerError(scanner.fail_with, f"injected at page {number}: {scanner.fail_with.value}")
             raise self._failure
         self.pages = number

@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 
 import tornado.httpserver
 
-from drivers.base import Scanner, ScannerError, ScannerInfo
+from drivers.base import Capabilities, Scanner, ScannerError, ScannerInfo
 
 from . import __version__
 
-from .config import Config
-from .eventing import EventingSettings, EventSource, attach_eventing
+from .config import Config, ScannerOverrides
+from .eventing import EventSource, attach_eventing
 from .dpws import DeviceMetadata, DiscoveredDevice, load_identity
 from .dpws.endpoint import device_operations
 from .jobs.ids import JobIdAllocator
@@ -55,6 +55,24 @@ def device_metadata(info: ScannerInfo, friendly_name: str | None) -> DeviceMetad
         serial_number=info.name,
         hardware_id=hardware_id,
     )
+
+
+def service_settings(config: Config, overrides: ScannerOverrides) -> ServiceSettings:
+    """The scan service settings of one scanner: the configuration's formats, JPEG quality
+    and job timeout, and its friendly name (the scanner's own one first)."""
+    return ServiceSettings(
+        formats=config.formats,
+        jpeg_quality=config.jpeg_quality,
+        job_timeout=config.job_timeout,
+        friendly_name=overrides.friendly_name or config.friendly_name,
+    )
+
+
+def served_capabilities(caps: Capabilities, overrides: ScannerOverrides) -> Capabilities:
+    """What the driver reports, with the configured default resolution (dpi) when one is set."""
+    if overrides.default_resolution is not None:
+        return dataclasses.replace(caps, default_resolution=overrides.default_resolution)
+    return caps
 
 
 def slug(sane_name: str) -> str:
@@ -130,30 +148,35 @@ class App:
             self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="encode")
         overrides = config.overrides_for(info.name, info.usb_id)
         try:
-            caps = await scanner.capabilities()
+            caps = served_capabilities(await scanner.capabilities(), overrides)
         except ScannerError as error:
             log.error("scanner %s skipped: %s", info.name, error.message)
             await scanner.shutdown()
             return None
-        if overrides.default_resolution is not None:
-            caps = dataclasses.replace(caps, default_resolution=overrides.default_resolution)
-        settings = ServiceSettings(
-            formats=config.formats,
-            jpeg_quality=config.jpeg_quality,
-            job_timeout=config.job_timeout,
-            friendly_name=overrides.friendly_name or config.friendly_name,
-        )
+        settings = service_settings(config, overrides)
         service = ScanService(scanner, caps, JobTable(self.ids, config.history_size), settings, self.executor)
         path = self._free_path(scan_path(info.name))
         identity = load_identity(config.state_dir, info.name)
         metadata = device_metadata(info, settings.friendly_name)
         identity.update_metadata(metadata.digest([path]))
         device = DiscoveredDevice(identity, path="/" + identity.endpoint.removeprefix("urn:uuid:"))
-        served = ServedScanner(scanner, service, path, device, attach_eventing(service, path, EventingSettings()))
+        served = ServedScanner(scanner, service, path, device, attach_eventing(service, path, config.eventing))
         self.router.add(path, {**service.operations(), **served.events.operations()})
         self.router.add(device.path, device_operations(device, metadata, path))
         self.scanners.append(served)
         return served
+
+    def update_metadata(self, served: ServedScanner) -> bool:
+        """Serve ``served``'s DPWS metadata as the configuration gives it now (the friendly
+        name may have changed): the device endpoint answers with the new metadata, and
+        MetadataVersion is incremented when it differs. Returns True when it was (the
+        caller announces the device again with Hello, WS-Discovery section 4.1).
+        Raises :class:`~firmware.dpws.identity.IdentityError` when the identity cannot be stored."""
+        metadata = device_metadata(served.scanner.info, served.service.settings.friendly_name)
+        bumped = served.device.identity.update_metadata(metadata.digest([served.path]))
+        self.router.remove(served.device.path)
+        self.router.add(served.device.path, device_operations(served.device, metadata, served.path))
+        return bumped
 
     async def remove_scanner(self, served: ServedScanner, error: ScannerError | None = None) -> None:
         """Stop serving ``served``: its two paths answer HTTP 404 from now on, its active job

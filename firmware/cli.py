@@ -4,10 +4,11 @@
                     [--trace-soap] [--no-discovery] [--log-level LEVEL] [--check-config]
 
 Serves every SANE scanner it finds (SANE_CONFIG_DIR is honoured), and those
-plugged in later (:mod:`firmware.hotplug`; SIGHUP re-enumerates SANE at once),
-and logs one line per scan service with the full URL a client configures
-(``scan service http://H:P/scanners/<slug> ...``). Logs go to stderr, one
-line each, for journald. SIGINT/SIGTERM stop it cleanly.
+plugged in later (:mod:`firmware.hotplug`), and logs one line per scan service
+with the full URL a client configures (``scan service http://H:P/scanners/<slug> ...``).
+SIGHUP reloads the configuration (:mod:`firmware.reload`) and enumerates SANE
+again; a reload is done when "configuration reloaded" is logged. Logs go to
+stderr, one line each, for journald. SIGINT/SIGTERM stop it cleanly.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import signal
 import socket
 import sys
 from pathlib import Path
+from typing import Callable
 
-from .config import ConfigError, load
+from .config import Config, ConfigError, load
 from .notify import notify, watchdog_interval, watchdog_loop
 
 log = logging.getLogger("wsd-scan-server")
@@ -49,11 +51,6 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    try:
-        config = load(args.config)
-    except ConfigError as exc:
-        print(f"wsd-scan-server: configuration error: {exc}", file=sys.stderr)
-        return 2
     overrides = {}
     if args.host is not None:
         overrides["host"] = args.host
@@ -68,7 +65,16 @@ def main(argv: list[str] | None = None) -> int:
         overrides["trace_soap"] = True
     if args.no_discovery:
         overrides["discovery"] = False
-    config = dataclasses.replace(config, **overrides)
+
+    def load_config() -> Config:
+        """The configuration file with the command line's overrides; raises ConfigError."""
+        return dataclasses.replace(load(args.config), **overrides)
+
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        print(f"wsd-scan-server: configuration error: {exc}", file=sys.stderr)
+        return 2
     if args.check_config:
         print("configuration OK")
         return 0
@@ -76,16 +82,15 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("firmware.trace").setLevel(logging.DEBUG)
         logging.getLogger().setLevel(min(logging.getLogger().level, logging.DEBUG))
     try:
-        return asyncio.run(_serve(config))
+        return asyncio.run(_serve(config, load_config))
     except KeyboardInterrupt:
         return 0
 
 
-async def _serve(config) -> int:
+async def _serve(config: Config, load_config: Callable[[], Config]) -> int:
     from .app import build_app
     from .dpws import DiscoveryService, served_families
     from .hotplug import Hotplug
-    from .wire.access import AllowList
 
     try:
         app = await build_app(config, [])
@@ -100,7 +105,7 @@ async def _serve(config) -> int:
     else:  # started even without scanners: a scanner plugged in later is announced
         discovery = DiscoveryService([], config.http_port, config.interfaces or None,
                                      families=served_families(config.host),
-                                     peer_allowed=AllowList(config.allow).permits)
+                                     peer_allowed=lambda peer: app.router.allow.permits(peer))
         await discovery.start()
     ready = False
 
@@ -113,7 +118,14 @@ async def _serve(config) -> int:
             notify(f"STATUS=serving {len(app.scanners)} scanner(s) on port {config.http_port}")
 
     hotplug = Hotplug(app, discovery, on_change=changed)
-    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, hotplug.trigger)  # re-enumerate SANE now
+    reloads: set[asyncio.Task] = set()
+
+    def reload() -> None:  # SIGHUP: read the configuration again, then re-enumerate SANE
+        task = asyncio.get_running_loop().create_task(_reload(app, discovery, hotplug, load_config))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
     await hotplug.start()  # the first SANE enumeration, then USB polling
     if not app.scanners:
         log.warning("no SANE scanner found; serving nothing until one is plugged in (is SANE_CONFIG_DIR right?)")
@@ -131,10 +143,32 @@ async def _serve(config) -> int:
     if pinger is not None:
         pinger.cancel()
     await hotplug.stop()
+    for task in list(reloads):
+        task.cancel()
     if discovery is not None:
         await discovery.stop()  # Bye
     await app.stop()
     return 0
+
+
+async def _reload(app, discovery, hotplug, load_config: Callable[[], Config]) -> None:
+    """One reload (SIGHUP): a configuration that does not load is logged and the running one
+    kept; otherwise it is applied (:func:`firmware.reload.apply_config`). Then SANE is
+    enumerated again (scanners enabled or disabled, network scanners). Never raises."""
+    from .reload import apply_config
+
+    notify("RELOADING=1")
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        log.error("configuration not reloaded: %s", exc)
+        config = None
+    if config is not None:
+        await apply_config(app, config, discovery)
+    await hotplug.trigger()
+    if config is not None:
+        log.info("configuration reloaded")
+    notify(f"READY=1\nSTATUS=serving {len(app.scanners)} scanner(s) on port {app.config.http_port}")
 
 
 def _client_hosts(host: str) -> list[str]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .eventing.subscriptions import EventingSettings
 from .scan.encode import SUPPORTED_FORMATS as FORMATS
 
 DEFAULT_CONFIG_PATH = Path("/etc/wsd-scan-server/config.toml")
@@ -59,6 +60,7 @@ class Config:
     state_dir: Path = DEFAULT_STATE_DIR
     trace_soap: bool = False
     discovery: bool = True
+    eventing: EventingSettings = EventingSettings()
     scanners: dict[str, ScannerOverrides] = field(default_factory=dict)
 
     def overrides_for(self, sane_name: str, usb_id: str | None) -> ScannerOverrides:
@@ -163,6 +165,27 @@ SCANNER_KEYS: dict[str, Callable[[str, Any], Any]] = {
 }
 
 
+EVENTING_KEYS: dict[str, Callable[[str, Any], Any]] = {
+    "max_expiration": _seconds,
+    "max_subscriptions": _int_in(1, 4096),
+    "max_per_client": _int_in(1, 4096),
+    "delivery_timeout": _seconds,
+    "max_failures": _int_in(1, 100),
+}
+"""The ``[eventing]`` table: fields of :class:`~firmware.eventing.subscriptions.EventingSettings`."""
+
+
+def _eventing(value: Any) -> EventingSettings:
+    if not isinstance(value, dict):
+        raise ConfigError("eventing: expected a table such as [eventing]")
+    fields = {}
+    for key, item in value.items():
+        if key not in EVENTING_KEYS:
+            raise _unknown(f"eventing.{key}", EVENTING_KEYS)
+        fields[key] = EVENTING_KEYS[key](f"eventing.{key}", item)
+    return EventingSettings(**fields)
+
+
 def _unknown(key: str, known: dict) -> ConfigError:
     close = difflib.get_close_matches(key.rsplit(".", 1)[-1], list(known), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -186,10 +209,12 @@ def parse(data: dict[str, Any], base: Config | None = None) -> Config:
                         raise _unknown(f"scanners.{name}.{skey}", SCANNER_KEYS)
                     fields[skey] = SCANNER_KEYS[skey](f"scanners.{name}.{skey}", svalue)
                 scanners[name.lower() if _is_usb_id(name) else name] = ScannerOverrides(**fields)
+        elif key == "eventing":
+            values[key] = _eventing(value)
         elif key in KEYS:
             values[key] = KEYS[key](key, value)
         else:
-            raise _unknown(key, {**KEYS, "scanners": None})
+            raise _unknown(key, {**KEYS, "eventing": None, "scanners": None})
     base = base or Config()
     merged = {**base.__dict__, **values}
     if scanners:

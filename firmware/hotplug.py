@@ -11,6 +11,8 @@ would never see a new one), then reconciles (:meth:`Hotplug.reconcile`):
 * a device SANE lists that is not served (and not ``disabled`` in the
   configuration) gets a driver, a scan service and a device endpoint
   (:meth:`firmware.app.App.add_scanner`) and is announced with Hello;
+* a served scanner the configuration now disables is withdrawn (Bye, HTTP 404,
+  its active job ends Aborted);
 * a served scanner SANE no longer lists is withdrawn: Bye, its paths answer
   HTTP 404, its active job ends Aborted as a DEVICE_GONE failure ends it
   (JobCompletedWithErrors, ScannerStopped) and its worker is stopped
@@ -233,7 +235,13 @@ class Hotplug:
                 return changes
             listed = {info.name for info in infos}
             for served in list(self.app.scanners):
-                if served.name not in listed and not self._still_on_usb(served.name):
+                info = served.scanner.info
+                if self.app.config.overrides_for(info.name, info.usb_id).disabled:
+                    log.info("scanner %s disabled in the configuration: withdrawn", served.name)
+                    await self._withdraw(served, gone=False)
+                    changes.removed.append(served)
+                elif served.name not in listed and not self._still_on_usb(served.name):
+                    log.info("scanner %s is gone: withdrawn", served.name)
                     await self._withdraw(served)
                     changes.removed.append(served)
             for info in infos:
@@ -278,10 +286,11 @@ class Hotplug:
             await self.discovery.add_device(served.device)
         return served
 
-    async def _withdraw(self, served: ServedScanner) -> None:
-        log.info("scanner %s is gone: withdrawn", served.name)
-        gone = ScannerError(Condition.DEVICE_GONE, f"{served.name}: the scanner is no longer connected")
-        steps = [self.app.remove_scanner(served, gone)]  # first: its paths answer 404 at once
+    async def _withdraw(self, served: ServedScanner, gone: bool = True) -> None:
+        """Stop serving ``served`` and send Bye; ``gone``: it was unplugged (its job ends as
+        DEVICE_GONE ends it), else it was disabled (its job ends Aborted)."""
+        error = ScannerError(Condition.DEVICE_GONE, f"{served.name}: the scanner is no longer connected") if gone else None
+        steps = [self.app.remove_scanner(served, error)]  # first: its paths answer 404 at once
         if self.discovery is not None:
             steps.append(self.discovery.remove_device(served.device))
         await asyncio.gather(*steps)

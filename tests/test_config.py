@@ -26,6 +26,7 @@ def test_example_file_parses_with_every_key_uncommented(tmp_path):
     assert config.allow == ("192.168.1.0/24", "fd00::/8")
     assert config.overrides_for("genesys:libusb:001:004", None).default_resolution == 300
     assert config.overrides_for("other", "04A9:190F").friendly_name == "CanoScan LiDE 220"
+    assert (config.eventing.max_subscriptions, config.eventing.delivery_timeout) == (64, 2.0)
 
 
 @pytest.mark.parametrize(
@@ -37,6 +38,9 @@ def test_example_file_parses_with_every_key_uncommented(tmp_path):
         ({"allow": ["10.0.0.0/33"]}, ["allow", "CIDR"]),
         ({"job_timeout": "soon"}, ["job_timeout", "seconds"]),
         ({"scanners": {"test:0": {"resolution": 300}}}, ["scanners.test:0.resolution", "default_resolution"]),
+        ({"eventing": {"max_subscribers": 3}}, ["eventing.max_subscribers", "did you mean 'max_subscriptions'"]),
+        ({"eventing": {"delivery_timeout": 0}}, ["eventing.delivery_timeout", "seconds"]),
+        ({"eventing": 5}, ["eventing", "table"]),
     ],
 )
 def test_bad_keys_and_values_are_named(document, words):
@@ -60,3 +64,9 @@ def test_check_config_command(tmp_path):
     result = run(bad)
     assert result.returncode == 2
     assert "unknown key 'colour'" in result.stderr
+
+
+def test_eventing_table_sets_the_subscription_limits():
+    config = parse({"eventing": {"max_expiration": 600, "max_per_client": 2, "max_failures": 5}})
+    assert (config.eventing.max_expiration, config.eventing.max_per_client, config.eventing.max_failures) == (600.0, 2, 5)
+    assert config.eventing.max_subscriptions == 64  # the default where the table is silent

@@ -203,6 +203,27 @@ def test_cover_open_at_start(fake, server):
     assert server.scanner_status().state_reasons == ("CoverOpen",)
 
 
+@pytest.mark.parametrize(
+    ("condition", "name", "reason"),
+    [(Condition.WARMING_UP, "LampWarning", "LampWarming"), (Condition.CALIBRATING, "Calibrating", "Calibrating")],
+)
+def test_device_preparing_refuses_jobs_until_ready(fake, server, condition, name, reason):
+    fake.fail_with, fake.fail_at_page, fake.fail_jobs = condition, 0, 2
+    for _attempt in range(2):  # what a client retrying CreateScanJob sees while the device prepares
+        answer = server.call("CreateScanJob", model.CreateScanJobRequest(ticket()).to_xml())
+        assert answer.fault_subcode == "wscn:ServerErrorNotAcceptingJobs"
+        status = server.scanner_status()
+        assert (status.state, status.state_reasons) == ("Processing", (reason,))
+        [active] = status.active_conditions
+        assert (active.name, active.component, active.severity) == (name, "Platen", "Informational")
+    job = create(server)  # ready now
+    image_of(retrieve(server, job.job_id, job.job_token))
+    status = server.scanner_status()
+    assert (status.state, status.state_reasons, status.active_conditions) == ("Idle", ("None",), ())
+    assert status.condition_history[0].name == name and status.condition_history[0].clear_time is not None
+    assert len(fake.started) == 1  # the refused attempts never opened a session
+
+
 def test_unplugged_scanner(fake, server):
     fake.page_delay = 0.3
     job = create(server)

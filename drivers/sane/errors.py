@@ -5,6 +5,11 @@ text of the SANE_Status, so the mapping is by that text. The texts are those of
 sane-backends' ``sanei/sane_strstatus.c`` (spelling varies across versions:
 "canceled" / "cancelled"); sane-backends releases that predate
 SANE_STATUS_WARMING_UP (12) print it as "Unknown SANE status code 12".
+
+SANE has no status for a device that is calibrating: backends calibrate inside
+``sane_start`` and return when done, so this driver never reports
+:attr:`~drivers.base.Condition.CALIBRATING` (the service maps it for drivers
+that can tell; REFERENCE.md section 7).
 """
 
 from __future__ import annotations

@@ -88,6 +88,7 @@ class SaneScanner(Scanner):
         self._capabilities: Capabilities | None = None
         self._session: SaneSession | None = None
         self._shut_down = False
+        self._stale_link: WorkerLink | None = None  # runs with replaced sane_options; retired when idle
 
     def _new_executor(self) -> concurrent.futures.ThreadPoolExecutor:
         return concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sane {self.info.name}")
@@ -102,10 +103,11 @@ class SaneScanner(Scanner):
 
     async def capabilities(self) -> Capabilities:
         """Read the device's capabilities once (the worker opens and closes the
-        device) and return them, cached. Raises :class:`ScannerError`."""
-        if self._capabilities is None:
+        device) and return them, cached until :meth:`apply_options` changes the
+        options (and the session open then has ended). Raises :class:`ScannerError`."""
+        if self._capabilities is None or self._options_pending():
             async with self._lock:
-                if self._capabilities is None:
+                if self._capabilities is None or self._options_pending():
                     self._check_usable()
                     reply = await self._command((protocol.CAPABILITIES,))
                     self._capabilities = reply[1]
@@ -149,6 +151,22 @@ class SaneScanner(Scanner):
                 log.exception("stopping the worker of %s", self.info.name)
         self._executor.shutdown(wait=False)
 
+    def apply_options(self, options: dict[str, object]) -> bool:
+        """Set ``options`` (python-sane spelling) from the next ``sane_open`` on (see
+        :meth:`Scanner.apply_options`). The worker applies its options at every
+        ``sane_open``, so the one running now is retired: at once when the device is
+        not open, else when the open session ends; the next command starts a fresh
+        worker. The cached capabilities are dropped (re-read then). Never raises."""
+        options = dict(options)
+        if options == self._sane_options:
+            return False
+        self._sane_options = options
+        if self._session is None or self._session._link is None:
+            self._capabilities = None  # no capability read is under way: start() caches before opening
+        self._stale_link = self._link
+        log.info("%s: SANE options changed; the worker restarts before the next session", self.info.name)
+        return True
+
     # -- the worker ---------------------------------------------------------
 
     def _check_usable(self) -> None:
@@ -165,6 +183,9 @@ class SaneScanner(Scanner):
     async def _ready_link(self) -> WorkerLink:
         """The worker, started if needed and resynchronised after cancels. Hold the lock."""
         link = self._link
+        if link is not None and link is self._stale_link and not self._device_open():
+            await self._retire(link)
+            link = None
         if link is not None and not link.alive:
             self._forget(link)
             link = None
@@ -176,6 +197,28 @@ class SaneScanner(Scanner):
             log.info("%s: worker %s started", self.info.name, link.pid)
         await self._resynchronise(link)
         return link
+
+    def _options_pending(self) -> bool:
+        """True when new sane_options wait for the worker's restart and the device is not open
+        (the cached capabilities are then those of the old options)."""
+        return self._stale_link is not None and self._stale_link is self._link and not self._device_open()
+
+    def _device_open(self) -> bool:
+        """True while a session holds the device open in the worker (OPEN answered)."""
+        return self._session is not None and self._session._link is not None
+
+    async def _retire(self, link: WorkerLink) -> None:
+        """Stop a worker whose options were replaced (asked to exit, killed after 5 s), on
+        the pipe thread after any read still pending there. Hold the lock. Never raises."""
+        self._stale_link = None
+        if self._link is link:
+            self._link = None
+            self._cancels_due = 0
+        self._capabilities = None
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, link.stop)
+        except Exception:  # noqa: BLE001 - link.stop kills a worker that will not exit
+            log.exception("stopping the worker of %s", self.info.name)
 
     async def _resynchronise(self, link: WorkerLink) -> None:
         """Drop the answers to interrupted commands (up to the CANCELLED answers due)."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from ..scan.events import SUBSCRIBABLE_ACTIONS, ScanEvents
 from ..scan.model import ScannerConfiguration, ScannerDescription, ScanTicket
-from ..scan.service import ScanService
+from ..scan.service import ElementsChange, ScanService
 from ..wire.handler import Operation
 from .subscriptions import EventingSettings, Subscription, SubscriptionManager
 
@@ -51,11 +51,16 @@ class EventSource:
         Raises ``ValueError`` when none is given."""
         self.scan_events.elements_changed(description, configuration, default_ticket)
 
+    def forward_elements_change(self, change: ElementsChange) -> None:
+        """The service's elements listener: ScannerElementsChangeEvent with what ``change`` carries."""
+        self.elements_changed(change.description, change.configuration, change.default_ticket)
+
     async def close(self) -> None:
         """Stop listening, deliver what is queued (bounded by the delivery timeout) and send
         SubscriptionEnd(SourceShuttingDown) to every subscriber that gave an EndTo. Never raises."""
         _discard(self.service.jobs.listeners, self.scan_events.job_changed)
         _discard(self.service.status.listeners, self.scan_events.status_changed)
+        _discard(self.service.elements_listeners, self.forward_elements_change)
         await self.subscriptions.close()
 
 
@@ -73,7 +78,9 @@ def attach_eventing(
     scan_events = ScanEvents(manager.publish, service.status)
     service.jobs.listeners.append(scan_events.job_changed)
     service.status.listeners.append(scan_events.status_changed)
-    return EventSource(service, manager, scan_events)
+    source = EventSource(service, manager, scan_events)
+    service.elements_listeners.append(source.forward_elements_change)
+    return source
 
 
 def _discard(listeners: list, listener) -> None:

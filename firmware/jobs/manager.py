@@ -8,6 +8,7 @@ reach an end state.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import secrets
 from typing import Callable
@@ -48,6 +49,28 @@ class JobTable:
         job.listeners.extend(self.listeners)
         self.active = job
         return job
+
+    async def wait_idle(self) -> None:
+        """Return once no job is active (at once when none is)."""
+        while self.active is not None:
+            ended = asyncio.get_running_loop().create_future()
+            job = self.active
+
+            def on_change(changed: Job, ended=ended) -> None:
+                if changed.ended and not ended.done():
+                    ended.set_result(None)
+
+            job.listeners.append(on_change)
+            try:
+                if not job.ended:
+                    await ended
+            finally:
+                if on_change in job.listeners:
+                    job.listeners.remove(on_change)
+
+    def resize_history(self, history_size: int) -> None:
+        """Remember at most ``history_size`` (>= 1) ended jobs from now on, dropping the oldest."""
+        self._history = collections.deque(self._history, maxlen=history_size)
 
     def get(self, job_id: int) -> Job | None:
         """The active or remembered job with ``job_id``, or None."""

@@ -43,6 +43,7 @@ EFFECTS: dict[Condition, Effect] = {
     Condition.NO_DOCS: Effect(("InputTrayEmpty", "Informational"), _ERRORS, faults.client_error_no_images_available),
     Condition.DEVICE_BUSY: Effect(None, _ERRORS, faults.server_error_not_accepting_jobs),
     Condition.WARMING_UP: Effect(("LampWarning", "Informational"), _ERRORS, faults.server_error_not_accepting_jobs),
+    Condition.CALIBRATING: Effect(("Calibrating", "Informational"), _ERRORS, faults.server_error_not_accepting_jobs),
     Condition.DEVICE_GONE: Effect(None, _STOPPED, faults.server_error_internal_error, attention=True),
     Condition.UNRESPONSIVE: Effect(None, _ERRORS, faults.server_error_internal_error),
     Condition.IO_ERROR: Effect(None, _ERRORS, faults.server_error_internal_error),
@@ -61,6 +62,11 @@ STATE_REASON_OF_CONDITION = {
     "Calibrating": "Calibrating",
     "InternalStorageFull": "InternalStorageFull",
 }
+
+
+# DeviceConditions during which the device prepares itself: ScannerState is
+# Processing, and clients retry CreateScanJob (sane-airscan does, up to 30 s).
+PREPARING_CONDITIONS = frozenset({"LampWarning", "Calibrating"})
 
 
 def effect_of(condition: Condition) -> Effect:

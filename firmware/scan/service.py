@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from drivers.base import Capabilities, Condition, Scanner, ScannerError, ScannerInfo
 
@@ -43,6 +44,9 @@ from .model import (
     GetScannerElementsResponse,
     RetrieveImageRequest,
     RetrieveImageResponse,
+    ScannerConfiguration,
+    ScannerDescription,
+    ScanTicket,
     ValidateScanTicketRequest,
     ValidateScanTicketResponse,
 )
@@ -81,6 +85,20 @@ class ServiceSettings:
     friendly_name: str | None = None
 
 
+@dataclass(frozen=True)
+class ElementsChange:
+    """The ScannerElements a reconfiguration changed, each complete, None when unchanged
+    (what one ScannerElementsChangeEvent carries, REFERENCE.md section 3.1)."""
+
+    description: ScannerDescription | None = None
+    configuration: ScannerConfiguration | None = None
+    default_ticket: ScanTicket | None = None
+
+    def __bool__(self) -> bool:
+        """True when any element changed."""
+        return any(e is not None for e in (self.description, self.configuration, self.default_ticket))
+
+
 @dataclass(eq=False)
 class _Run:
     """A job with its runner and bookkeeping while it is active."""
@@ -117,6 +135,35 @@ class ScanService:
         self._configuration = capmap.scanner_configuration(capabilities, settings.formats)
         self._default_ticket = capmap.default_ticket(capabilities, settings.formats[0])
         self._description = capmap.scanner_description(self.info, settings.friendly_name)
+        self.elements_listeners: list[Callable[[ElementsChange], None]] = []
+
+    def reconfigure(self, capabilities: Capabilities, settings: ServiceSettings) -> ElementsChange:
+        """Serve with ``capabilities`` and ``settings`` from the next operation on (a
+        configuration reload, or a device that now reports other capabilities); the
+        active job keeps the ticket it was resolved with, its timer the timeout it had.
+
+        Returns the :class:`ElementsChange` (ScannerDescription, ScannerConfiguration,
+        DefaultScanTicket) and, when anything changed, hands it to every
+        :attr:`elements_listeners` callable (ScannerElementsChangeEvent). Never raises.
+        """
+        description = capmap.scanner_description(self.info, settings.friendly_name)
+        configuration = capmap.scanner_configuration(capabilities, settings.formats)
+        default_ticket = capmap.default_ticket(capabilities, settings.formats[0])
+        change = ElementsChange(
+            description if description != self._description else None,
+            configuration if configuration != self._configuration else None,
+            default_ticket if default_ticket != self._default_ticket else None,
+        )
+        self.capabilities, self.settings = capabilities, settings
+        self._description, self._configuration, self._default_ticket = description, configuration, default_ticket
+        if change:
+            log.info("%s: scanner elements changed", self.info.name)
+            for listener in list(self.elements_listeners):
+                try:
+                    listener(change)
+                except Exception:  # noqa: BLE001 - an event listener must not stop a reload
+                    log.exception("elements change listener failed")
+        return change
 
     def operations(self) -> dict[str, Operation]:
         """Map every WS-Scan request action URI to its handler."""

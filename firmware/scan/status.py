@@ -15,7 +15,7 @@ import itertools
 from typing import Callable
 
 from ..jobs.job import utc_now
-from .conditions import STATE_REASON_OF_CONDITION
+from .conditions import PREPARING_CONDITIONS, STATE_REASON_OF_CONDITION
 from .model import DeviceCondition, ScannerStatus
 
 HISTORY_SIZE = 20
@@ -34,10 +34,12 @@ class ScannerStatusTracker:
 
     @property
     def state(self) -> str:
-        """ScannerState: Idle | Processing | Stopped."""
+        """ScannerState: Idle | Processing | Stopped. Processing also while the lamp warms up
+        or the device calibrates (REFERENCE.md section 7)."""
         if self._attention or any(c.severity == "Critical" for c in self._active.values()):
             return "Stopped"
-        return "Processing" if self._job_active else "Idle"
+        preparing = any(name in PREPARING_CONDITIONS for name in self._active)
+        return "Processing" if self._job_active or preparing else "Idle"
 
     @property
     def state_reasons(self) -> tuple[str, ...]:

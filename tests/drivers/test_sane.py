@@ -408,6 +408,35 @@ def test_sane_options_are_passed_through(tmp_path):
     assert exc.condition is Condition.IO_ERROR and "no-such-option" in exc.message
 
 
+def test_new_sane_options_restart_the_worker_after_the_open_session(tmp_path):
+    config = sane_dir(tmp_path)
+
+    async def main():
+        scanner = make_scanner(config, sane_options={"read_return_value": "SANE_STATUS_JAMMED"})
+        try:
+            session = await scanner.start(params())
+            with pytest.raises(ScannerError) as jammed:
+                await session.next_page()
+            first_pid = scanner.worker_pid
+            cleared = {"read_return_value": "Default", "test_picture": "Solid white"}  # the jam is cleared
+            assert scanner.apply_options(cleared)
+            assert not scanner.apply_options(dict(cleared))  # no change
+            assert scanner.worker_pid == first_pid  # the open session keeps its worker
+            await session.close()
+            caps = await scanner.capabilities()  # read again by a fresh worker with the new options
+            second_pid = scanner.worker_pid
+            [(info, data)] = await scan_all(scanner, params(mode=ColorMode.GRAY, dpi=75))
+            return jammed.value, first_pid, second_pid, caps, info, data
+        finally:
+            await scanner.shutdown()
+
+    jammed, first_pid, second_pid, caps, info, data = asyncio.run(main())
+    assert jammed.condition is Condition.JAMMED
+    assert second_pid != first_pid and process_gone(first_pid)
+    assert Source.FLATBED in caps.sources
+    assert len(data) == info.bytes_per_line * info.lines > 0 and set(data) == {255}  # the new picture option
+
+
 @pytest.mark.parametrize("count, via_environment", [(2, False), (3, True)])
 def test_list_scanners(tmp_path, monkeypatch, count, via_environment):
     config = sane_dir(tmp_path, number_of_devices=str(count))

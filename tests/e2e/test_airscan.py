@@ -10,7 +10,10 @@ import time
 import pytest
 from PIL import Image
 
+from drivers.base import Condition
+from drivers.fake import FakeScanner
 from tests.airscan import DEVICE, airscan_dir, scanimage, start_scanimage
+from tests.inprocess import serve
 from tests.sane_env import write_sane_dir
 from tests.servers import running_service, wait_for
 from tests.soap import SoapClient
@@ -74,17 +77,38 @@ def test_adf_batch_gives_ten_pages_then_out_of_documents(tmp_path):
     [
         ("SANE_STATUS_JAMMED", "Document feeder jammed", 6),
         ("SANE_STATUS_COVER_OPEN", "Scanner cover is open", 8),
+        ("SANE_STATUS_NO_DOCS", "Document feeder out of documents", 7),
     ],
 )
-def test_physical_conditions_reach_scanimage(tmp_path, status, message, exit_code):
-    sane = write_sane_dir(tmp_path / "sane", **{"read-status-code": f'"{status}"'})
-    with running_service(sane, tmp_path / "state") as service:
+def test_physical_condition_reaches_scanimage_and_the_next_scan_succeeds(tmp_path, status, message, exit_code):
+    """The condition comes from the `test` backend's read-return-value option, set through the
+    scanner's sane_options; the user clearing it (the jam, the cover, an empty feeder refilled)
+    is that option set back in config.toml and a reload (SIGHUP), with the service left running."""
+    sane = write_sane_dir(tmp_path / "sane", **PICTURE)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[scanners."test:0"]\nsane_options = {{ read-return-value = "{status}" }}\n')
+    with running_service(sane, tmp_path / "state", "--config", str(config)) as service:
         client = airscan_dir(tmp_path / "client", service.url)
-        result = scanimage(client, "-d", DEVICE, "--resolution", "75", "--format=png", "-o", str(tmp_path / "x.png"))
-        assert result.returncode == exit_code, result.stderr + service.log_text()
-        assert message in result.stderr
-        status_xml = SoapClient(service.url).scanner_status()
-        assert status_xml.state == "Stopped"
+        source = ("--source", "ADF") if status == "SANE_STATUS_NO_DOCS" else ()
+        failed = scanimage(client, "-d", DEVICE, *source, "--resolution", "75", "--format=png", "-o", str(tmp_path / "x.png"))
+        assert failed.returncode == exit_code, failed.stderr + service.log_text()
+        assert message in failed.stderr
+        soap = SoapClient(service.url)
+        history = soap.job_history()
+        assert history[0].job_state == "Aborted"
+        if status != "SANE_STATUS_NO_DOCS":
+            assert soap.scanner_status().state == "Stopped"
+
+        config.write_text('[scanners."test:0"]\nsane_options = { read-return-value = "Default" }\n')
+        service.process.send_signal(signal.SIGHUP)
+        wait_for(lambda: "configuration reloaded" in service.log_text(), timeout=30)
+        again = scanimage(client, "-d", DEVICE, *source, "--resolution", "75", "--format=png", "-o", str(tmp_path / "y.png"))
+        assert again.returncode == 0, again.stderr + service.log_text()
+        assert Image.open(tmp_path / "y.png").size in ((590, 590), (591, 591))  # airscan pads 590.55 px to 591
+        status_now = soap.scanner_status()
+        assert (status_now.state, status_now.active_conditions) == ("Idle", ())
+        # one page from the feeder, then scanimage cancels the rest of the batch
+        assert soap.job_history()[0].job_state == ("Canceled" if source else "Completed")
 
 
 def test_second_concurrent_job_gets_device_busy(tmp_path):
@@ -102,6 +126,9 @@ def test_second_concurrent_job_gets_device_busy(tmp_path):
         finally:
             first.send_signal(signal.SIGINT)
             first.wait(30)
+        wait_for(lambda: not soap.active_jobs(), timeout=15)
+        again = scanimage(client, "-d", DEVICE, "--resolution", "75", "--format=png", "-o", str(tmp_path / "c.png"))
+        assert again.returncode == 0, again.stderr
 
 
 def test_ctrl_c_cancels_the_job_and_frees_the_scanner(tmp_path):
@@ -122,3 +149,19 @@ def test_ctrl_c_cancels_the_job_and_frees_the_scanner(tmp_path):
         again = scanimage(client, "-d", DEVICE, "--resolution", "75", "--format=png", "-o", str(tmp_path / "b.png"))
         assert again.returncode == 0, again.stderr
         assert Image.open(tmp_path / "b.png").size in ((590, 590), (591, 591))  # airscan pads 590.55 px to 591
+
+
+@pytest.mark.parametrize("condition", [Condition.WARMING_UP, Condition.CALIBRATING])
+def test_scanimage_waits_while_the_scanner_warms_up_or_calibrates(tmp_path, condition):
+    """SANE reports neither state through the `test` backend, so the device is the HAL fake,
+    refusing its first two jobs; sane-airscan reads LampWarming / Calibrating from ScannerStatus
+    after the refusal, retries CreateScanJob, and the scan succeeds once the device is ready."""
+    fake = FakeScanner(fail_with=condition, fail_at_page=0, fail_jobs=2)
+    with serve(fake, tmp_path / "state") as (_app, url, _loop):
+        client = airscan_dir(tmp_path / "client", url)
+        result = scanimage(client, "-d", DEVICE, "--resolution", "100", "--format=png", "-o", str(tmp_path / "x.png"))
+        assert result.returncode == 0, result.stderr
+        assert Image.open(tmp_path / "x.png").size[0] > 0
+        assert fake.fail_jobs == 0 and len(fake.started) == 1
+        status = SoapClient(url).scanner_status()
+        assert (status.state, status.active_conditions) == ("Idle", ())
