@@ -75,7 +75,11 @@ class ScannerInfo:
     """Identity of one scanner as SANE lists it.
 
     ``name`` is the SANE device name (``test:0``, ``genesys:libusb:001:004``);
-    ``usb_id`` is ``"vvvv:pppp"`` (hex vendor:product) when known, else None.
+    ``usb_id`` is ``"vvvv:pppp"`` (hex vendor:product) when known, else None;
+    ``usb_port`` the USB port path in sysfs terms (``1-1.2``: bus 1, port 1 of
+    the root hub, port 2 of the hub behind it) when known, else None. Unlike
+    the libusb device number in ``name``, the port path stays the same while
+    the scanner stays in the same socket, across re-plugging and reboots.
     """
 
     name: str
@@ -83,6 +87,15 @@ class ScannerInfo:
     model: str
     type: str = "flatbed scanner"
     usb_id: str | None = None
+    usb_port: str | None = None
+
+    @property
+    def stable_key(self) -> str:
+        """What identifies this scanner across re-plugging and reboots: ``usb:<usb_id>@<usb_port>``
+        (``usb:04a9:190f@1-1.2``) for a USB scanner whose port is known, else the SANE name."""
+        if self.usb_id and self.usb_port:
+            return f"usb:{self.usb_id}@{self.usb_port}"
+        return self.name
 
 
 @dataclass(frozen=True)

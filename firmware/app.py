@@ -156,7 +156,7 @@ class App:
         settings = service_settings(config, overrides)
         service = ScanService(scanner, caps, JobTable(self.ids, config.history_size), settings, self.executor)
         path = self._free_path(scan_path(info.name))
-        identity = load_identity(config.state_dir, info.name)
+        identity = load_identity(config.state_dir, info.stable_key, former_key=info.name)
         metadata = device_metadata(info, settings.friendly_name)
         identity.update_metadata(metadata.digest([path]))
         device = DiscoveredDevice(identity, path="/" + identity.endpoint.removeprefix("urn:uuid:"))

@@ -1,9 +1,9 @@
 """Listing the SANE devices, through a short-lived worker (libsane never runs in the service).
 
 ``sane_get_devices`` runs in a worker process started for that call alone
-(:class:`~drivers.sane.link.WorkerLink` without a device). USB ids are looked
-up in sysfs for device names that carry a libusb bus and device number
-(``genesys:libusb:001:004``).
+(:class:`~drivers.sane.link.WorkerLink` without a device). USB ids and port
+paths are looked up in sysfs for device names that carry a libusb bus and
+device number (``genesys:libusb:001:004``).
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ SYSFS_USB_DEVICES = "/sys/bus/usb/devices"
 _LIBUSB_NAME = re.compile(r"libusb:(\d{1,3}):(\d{1,3})(?::|$)")
 
 
-def usb_id_for(device_name: str, sysfs_root: str = SYSFS_USB_DEVICES) -> str | None:
-    """``"vvvv:pppp"`` (lower-case hex vendor:product) of a SANE device named with
-    ``libusb:BUS:DEV``, read from sysfs (``busnum``, ``devnum``, ``idVendor``,
-    ``idProduct``); None when the name has no such part or no device matches."""
+def usb_location(device_name: str, sysfs_root: str = SYSFS_USB_DEVICES) -> tuple[str, str] | None:
+    """``("vvvv:pppp", port path)`` of a SANE device named with ``libusb:BUS:DEV``, read from
+    sysfs: the lower-case hex vendor:product (``idVendor``, ``idProduct``) and the name of
+    the device's sysfs directory, its port path (``1-1.2``), found by ``busnum`` and
+    ``devnum``. None when the name has no such part or no device matches."""
     match = _LIBUSB_NAME.search(device_name)
     if match is None:
         return None
@@ -40,8 +41,21 @@ def usb_id_for(device_name: str, sysfs_root: str = SYSFS_USB_DEVICES) -> str | N
             product = (entry / "idProduct").read_text().strip().lower()
         except (OSError, ValueError):
             continue
-        return f"{vendor}:{product}"
+        return f"{vendor}:{product}", entry.name
     return None
+
+
+def usb_id_for(device_name: str, sysfs_root: str = SYSFS_USB_DEVICES) -> str | None:
+    """``"vvvv:pppp"`` of a SANE device named with ``libusb:BUS:DEV`` (see :func:`usb_location`), or None."""
+    location = usb_location(device_name, sysfs_root)
+    return location[0] if location else None
+
+
+def scanner_info(name: str, vendor: str, model: str, kind: str, sysfs_root: str = SYSFS_USB_DEVICES) -> ScannerInfo:
+    """The :class:`ScannerInfo` of one ``sane_get_devices`` entry, with its USB id and port when
+    the name carries a libusb address."""
+    usb_id, usb_port = usb_location(name, sysfs_root) or (None, None)
+    return ScannerInfo(name=name, vendor=vendor, model=model, type=kind, usb_id=usb_id, usb_port=usb_port)
 
 
 def _enumerate(link: WorkerLink) -> list[tuple[str, str, str, str]]:
@@ -81,7 +95,4 @@ async def list_scanners(
         raise ScannerError(Condition.UNRESPONSIVE, f"listing SANE devices took over {timeout:g} s") from None
     except WorkerGone as exc:
         raise ScannerError(Condition.IO_ERROR, f"listing SANE devices: {exc}") from None
-    return [
-        ScannerInfo(name=name, vendor=vendor, model=model, type=kind, usb_id=usb_id_for(name, sysfs_root))
-        for name, vendor, model, kind in devices
-    ]
+    return [scanner_info(name, vendor, model, kind, sysfs_root) for name, vendor, model, kind in devices]

@@ -183,7 +183,7 @@ def identity_path(state_dir: Path, key: str) -> Path:
     return Path(state_dir) / f"{identity_name(key)}.json"
 
 
-def load_identity(state_dir: Path, key: str) -> DeviceIdentity:
+def load_identity(state_dir: Path, key: str, former_key: str | None = None) -> DeviceIdentity:
     """Load (or create) the identity of scanner ``key`` under ``state_dir`` and start a new instance.
 
     ``key`` is a stable scanner key, e.g. the SANE device name. The first call
@@ -192,12 +192,24 @@ def load_identity(state_dir: Path, key: str) -> DeviceIdentity:
     new AppSequence instance: ``instance_id`` becomes max(previous + 1, the
     current Unix time in seconds), so call it once per process start and share
     the result. ``state_dir`` is created if missing. An unreadable or invalid
-    file is logged and replaced by a new identity. Raises
-    :class:`IdentityError` when the file cannot be written.
+    file is logged and replaced by a new identity. ``former_key``: the key the
+    same scanner was stored under by an earlier version (its SANE name, before
+    USB scanners were keyed by port): when ``key`` has no identity yet and
+    ``former_key`` has one, it becomes ``key``'s, so the ``urn:uuid`` stays.
+    Raises :class:`IdentityError` when the file cannot be written.
     """
     store = StateStore(Path(state_dir))
     name = identity_name(key)
     data = store.load(name)
+    former = None
+    if not data and former_key and former_key != key:
+        former = identity_path(state_dir, former_key)
+        data = store.load(identity_name(former_key))
+        if data.get("key") == former_key:
+            data["key"] = key
+            log.info("DPWS identity of %r is now kept under %r", former_key, key)
+        else:
+            data, former = {}, None
     if data:
         try:
             _validate(data, key)
@@ -218,6 +230,8 @@ def load_identity(state_dir: Path, key: str) -> DeviceIdentity:
         log.info("created DPWS identity %s for %r", data["endpoint"], key)
     data["instance_id"] = _next_instance_id(int(data["instance_id"]))
     _save(store, name, data)
+    if former is not None:
+        former.unlink(missing_ok=True)
     return DeviceIdentity(store, name, data)
 
 

@@ -203,6 +203,33 @@ def test_a_scanner_still_on_the_bus_is_kept_when_sane_skips_it(tmp_path, bus):
         assert served.scanner.session is None
 
 
+def test_a_scanner_plugged_again_into_the_same_socket_keeps_its_device_identity(tmp_path, bus):
+    """libusb gives a re-plugged (or rebooted) scanner a new device number, so a new SANE name;
+    its WSD identity is keyed by USB id and port path, so Windows sees the same device."""
+    first = ScannerInfo("genesys:libusb:001:005", "Canon", "LiDE 220", usb_id="04a9:190f", usb_port="1-1.2")
+    listed = [first]
+
+    async def list_scanners():
+        return list(listed)
+
+    options = dict(list_scanners=list_scanners, make_scanner=lambda i: FakeScanner(i))
+    bus.devices.add(SCANNER)
+    with hotplug_service(tmp_path, None, hotplug_options=options) as (app, hotplug, loop, base):
+        endpoint = app.find(first.name).device.identity.endpoint
+        bus.devices.discard(SCANNER)
+        listed.clear()
+        wait_for(lambda: not app.scanners, timeout=10)
+        again = dataclasses.replace(first, name="genesys:libusb:001:006")
+        listed.append(again)
+        bus.devices.add((1, 6, 0x04A9, 0x190F))
+        wait_for(lambda: app.find(again.name) is not None, timeout=10)
+        assert app.find(again.name).device.identity.endpoint == endpoint
+        other_socket = dataclasses.replace(first, name="genesys:libusb:001:007", usb_port="1-1.3")
+        listed.append(other_socket)  # an identical model in another socket is another device
+        loop.run(hotplug.reconcile())
+        assert app.find(other_socket.name).device.identity.endpoint != endpoint
+
+
 def test_disabled_scanner_is_not_served_when_plugged(tmp_path, bus):
     sane = write_sane_dir(tmp_path / "sane", number_of_devices=1)
     overrides = {"test:1": ScannerOverrides(disabled=True)}

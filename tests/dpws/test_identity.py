@@ -158,3 +158,15 @@ def test_a_failed_write_changes_nothing(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert ident.next_message_number() == numbers[-1] + 1
     assert ident.update_metadata("b") is True and ident.metadata_version == 2
+
+
+def test_an_identity_stored_under_the_former_key_moves_to_the_new_one(tmp_path):
+    old = load_identity(tmp_path, "genesys:libusb:001:004")
+    moved = load_identity(tmp_path, "usb:04a9:190f@1-1.2", former_key="genesys:libusb:001:004")
+    assert (moved.endpoint, moved.service_id) == (old.endpoint, old.service_id)
+    assert moved.key == "usb:04a9:190f@1-1.2"
+    assert not identity_path(tmp_path, "genesys:libusb:001:004").exists()
+    again = load_identity(tmp_path, "usb:04a9:190f@1-1.2", former_key="genesys:libusb:001:009")
+    assert again.endpoint == old.endpoint
+    fresh = load_identity(tmp_path, "usb:04a9:190f@1-1.3", former_key="genesys:libusb:001:004")
+    assert fresh.endpoint != old.endpoint  # nothing left under the former key: a new identity

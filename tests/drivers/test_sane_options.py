@@ -8,7 +8,7 @@ import pytest
 
 from drivers.base import ColorMode, Condition, ScanParameters, ScannerError, Source
 from drivers.sane import options
-from drivers.sane.discovery import usb_id_for
+from drivers.sane.discovery import scanner_info, usb_id_for
 from drivers.sane.errors import condition_from_sane, error_from_sane
 from drivers.sane.options import (
     CAP_INACTIVE,
@@ -272,3 +272,6 @@ def test_usb_id_from_sysfs(tmp_path):
     assert usb_id_for("genesys:libusb:003:004", str(tmp_path)) is None
     assert usb_id_for("test:0", str(tmp_path)) is None
     assert usb_id_for("net:host:genesys:libusb:001:004", str(tmp_path / "missing")) is None
+    info = scanner_info("genesys:libusb:002:004", "Canon", "LiDE", "flatbed scanner", str(tmp_path))
+    assert (info.usb_id, info.usb_port, info.stable_key) == ("04b8:0142", "2-3", "usb:04b8:0142@2-3")
+    assert scanner_info("test:0", "Noname", "frontend-tester", "virtual device", str(tmp_path)).stable_key == "test:0"
