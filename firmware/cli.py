@@ -79,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         print("configuration OK")
         return 0
     if config.trace_soap:
-        logging.getLogger("firmware.trace").setLevel(logging.DEBUG)
-        logging.getLogger().setLevel(min(logging.getLogger().level, logging.DEBUG))
+        from .wire.handler import set_soap_tracing
+
+        set_soap_tracing(True)
     try:
         return asyncio.run(_serve(config, load_config))
     except KeyboardInterrupt:

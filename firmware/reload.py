@@ -34,6 +34,7 @@ from .config import Config
 from .dpws import DiscoveryService
 from .dpws.identity import IdentityError
 from .wire.access import AllowList
+from .wire.handler import set_soap_tracing
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +59,7 @@ async def apply_config(app: App, config: Config, discovery: DiscoveryService | N
     config = dataclasses.replace(config, **{key: getattr(old, key) for key in pending})
     app.config = config
     app.router.allow = AllowList(config.allow)
-    trace = logging.getLogger("firmware.trace")
-    trace.setLevel(logging.DEBUG if config.trace_soap else logging.NOTSET)
-    if config.trace_soap:
-        logging.getLogger().setLevel(min(logging.getLogger().level, logging.DEBUG))
+    set_soap_tracing(config.trace_soap)
     results = await asyncio.gather(*(_reconfigure(app, served) for served in list(app.scanners)))
     if discovery is not None and any(results):
         await discovery.announce()  # Hello with the new MetadataVersion

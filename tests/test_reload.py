@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 
 import pytest
 
@@ -147,3 +148,19 @@ def test_allow_list_applies_at_once_and_listening_keys_wait_for_a_restart(served
     assert SoapClient(url).post(b"<x/>").status == 403  # 127.0.0.1 is no longer allowed
     reload(served, allow=())
     assert elements(url)["ScannerDescription"].name == "Front desk"
+
+
+def test_soap_tracing_switches_on_and_off(served, caplog):
+    _app, url, _loop = served
+    caplog.set_level(logging.DEBUG)  # every record reaches caplog: the trace logger's own level decides
+    elements(url)
+    assert not [r for r in caplog.records if r.name == "firmware.trace"]
+    reload(served, trace_soap=True)
+    elements(url)
+    traced = [r.getMessage() for r in caplog.records if r.name == "firmware.trace"]
+    assert any(m.startswith("<<< ") and "GetScannerElementsRequest" in m for m in traced)
+    assert any(m.startswith(">>> 200") and "GetScannerElementsResponse" in m for m in traced)
+    reload(served, trace_soap=False)
+    caplog.clear()
+    elements(url)
+    assert not [r for r in caplog.records if r.name == "firmware.trace"]

@@ -33,6 +33,12 @@ from .xml import Element, serialize
 
 log = logging.getLogger(__name__)
 trace = logging.getLogger("firmware.trace")
+trace.setLevel(logging.INFO)  # off until set_soap_tracing(True), whatever the log level
+
+
+def set_soap_tracing(enabled: bool) -> None:
+    """Log every SOAP message in and out (logger ``firmware.trace``, DEBUG records) or stop."""
+    trace.setLevel(logging.DEBUG if enabled else logging.INFO)
 
 MAX_REQUEST_BYTES = 65536
 """Largest accepted request body in bytes. DPWS caps envelopes at 32,767 bytes
