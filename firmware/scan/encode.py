@@ -32,6 +32,19 @@ from typing import Callable
 
 from PIL import Image
 
+
+def _decoder_takes_buffers() -> bool:
+    """Whether Pillow decodes raw pixels from any buffer (Pillow 10 on); Pillow 9 takes bytes only.
+    ``Image.frombuffer`` shares memory for "L" pages but decodes "RGB" ones."""
+    try:
+        Image.frombytes("RGB", (1, 1), bytearray(3))
+    except TypeError:
+        return False
+    return True
+
+
+_DECODER_TAKES_BUFFERS = _decoder_takes_buffers()
+
 from drivers.base import PageInfo
 
 SUPPORTED_FORMATS: tuple[str, ...] = ("png", "jfif", "exif", "tiff-single-uncompressed", "dib")
@@ -113,6 +126,8 @@ def encode_page(
         raise ValueError("the page is too large for a TIFF file")
 
     mode = "RGB" if info.channels == 3 else "L"
+    if mode == "RGB" and not _DECODER_TAKES_BUFFERS:  # Pillow 9 (Debian 12): RGB is decoded from bytes only
+        data = bytes(data)
     image = Image.frombuffer(mode, (width, lines), data, "raw", mode, info.bytes_per_line, 1)
     dpi = (info.resolution, info.resolution)
     if fmt in ("jfif", "exif"):
