@@ -278,6 +278,24 @@ def test_hung_worker_is_replaced_without_a_service_restart(appliance, tmp_path):
     assert replaced[-1] != workers[-1] and box.host_pid(replaced[-1]) is not None, appliance.why()
 
 
+def test_systemctl_reload_applies_the_configuration_without_a_restart(appliance, tmp_path):
+    box = appliance.box
+    before = box.unit(UNIT, "MainPID", "NRestarts")
+    mark = len(box.journal(UNIT))
+    config = appliance.root / "etc/wsd-scan-server/config.toml"
+    config.write_text('friendly_name = "Reloaded scanner"\n' + CONFIG_TOML)
+    reloaded = box.run("systemctl", "reload", UNIT, timeout=60)
+    assert reloaded.returncode == 0, f"{reloaded.stdout}{reloaded.stderr}\n{appliance.why()}"
+    _wait(appliance, lambda: any("configuration reloaded" in line for line in box.journal(UNIT)[mark:]),
+          30, "no 'configuration reloaded' in the journal")
+    lines = box.journal(UNIT)[mark:]
+    assert sum("scanner elements changed" in line for line in lines) == 2, appliance.why()  # both names changed
+    after = box.unit(UNIT, "MainPID", "NRestarts", "ActiveState", "SubState")
+    assert (after["MainPID"], after["NRestarts"], after["ActiveState"], after["SubState"]) == (
+        before["MainPID"], before["NRestarts"], "active", "running"), appliance.why()
+    _quick_scan_ok(appliance, _client(appliance, tmp_path, "test:0"), tmp_path / "after-reload.pnm")
+
+
 def test_killed_service_is_restarted_by_systemd_and_scans_again(appliance, tmp_path):
     box = appliance.box
     client = _client(appliance, tmp_path, "test:0")
