@@ -21,22 +21,14 @@ from firmware.scan.model import events as ev
 from firmware.wire import namespaces as ns
 from firmware.wire.envelope import build_envelope
 from firmware.wire.xml import serialize
-from tests.eventing.harness import STATUS_EVENTS, EventSink, WseClient
+from tests.eventing.conftest import sink  # noqa: F401 - the real HTTP event sink fixture
+from tests.eventing.harness import STATUS_EVENTS, WseClient
 from tests.inprocess import serve
 from tests.servers import wait_for
 from tests.soap import SoapClient
 from tests.xsd import validate
 
 ELEMENTS = ("ScannerDescription", "ScannerConfiguration", "DefaultScanTicket")
-
-
-@pytest.fixture
-def sink():
-    s = EventSink()
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture

@@ -104,6 +104,16 @@ def hotplug_service(tmp_path: Path, sane: Path | None, discovery_factory=None, h
         loop.close()
 
 
+def fake_sane(listed: list[ScannerInfo]) -> dict:
+    """Hotplug options under which "SANE" lists what ``listed`` holds at each enumeration and
+    every scanner is a :class:`FakeScanner`."""
+
+    async def list_scanners():
+        return list(listed)
+
+    return dict(list_scanners=list_scanners, make_scanner=lambda info: FakeScanner(info))
+
+
 def scanner_elements(url: str):
     name = model.RequestedName(ns.SCAN, "ScannerDescription", "wscn:ScannerDescription")
     request = model.GetScannerElementsRequest((name,))
@@ -185,13 +195,8 @@ def test_a_scanner_still_on_the_bus_is_kept_when_sane_skips_it(tmp_path, bus):
     named after its libusb address stays served while that address is on the bus."""
     info = ScannerInfo("genesys:libusb:001:005", "Canon", "LiDE 220", usb_id="04a9:190f")
     listed = [info]
-
-    async def list_scanners():
-        return list(listed)
-
-    options = dict(list_scanners=list_scanners, make_scanner=lambda i: FakeScanner(i))
     bus.devices.add(SCANNER)
-    with hotplug_service(tmp_path, None, hotplug_options=options) as (app, hotplug, loop, base):
+    with hotplug_service(tmp_path, None, hotplug_options=fake_sane(listed)) as (app, hotplug, loop, base):
         served = app.find(info.name)
         assert served is not None and served.path == "/scanners/genesys-libusb-001-005"
         listed.clear()  # SANE skips it, but its bus address 001:005 is still there
@@ -208,13 +213,8 @@ def test_a_scanner_plugged_again_into_the_same_socket_keeps_its_device_identity(
     its WSD identity is keyed by USB id and port path, so Windows sees the same device."""
     first = ScannerInfo("genesys:libusb:001:005", "Canon", "LiDE 220", usb_id="04a9:190f", usb_port="1-1.2")
     listed = [first]
-
-    async def list_scanners():
-        return list(listed)
-
-    options = dict(list_scanners=list_scanners, make_scanner=lambda i: FakeScanner(i))
     bus.devices.add(SCANNER)
-    with hotplug_service(tmp_path, None, hotplug_options=options) as (app, hotplug, loop, base):
+    with hotplug_service(tmp_path, None, hotplug_options=fake_sane(listed)) as (app, hotplug, loop, base):
         endpoint = app.find(first.name).device.identity.endpoint
         bus.devices.discard(SCANNER)
         listed.clear()
