@@ -192,6 +192,7 @@ class SaneScanner(Scanner):
         if link is None:
             link = WorkerLink(self.info.name, self._sane_options, self._sane_config_dir)
             self._link = link
+            self._stale_link = None  # a stale worker that died meanwhile needs no retiring
             self._cancels_due = 0
             await self._exchange(link, link.start, timeout=max(self._timeout, STARTUP_TIMEOUT))
             log.info("%s: worker %s started", self.info.name, link.pid)

@@ -132,23 +132,30 @@ class ScanService:
         self._executor = executor
         self._runs: dict[int, _Run] = {}
         self._closing: set[asyncio.Task] = set()
-        self._configuration = capmap.scanner_configuration(capabilities, settings.formats)
-        self._default_ticket = capmap.default_ticket(capabilities, settings.formats[0])
-        self._description = capmap.scanner_description(self.info, settings.friendly_name)
+        self._description, self._configuration, self._default_ticket = self._elements(capabilities, settings)
         self.elements_listeners: list[Callable[[ElementsChange], None]] = []
+
+    def _elements(
+        self, capabilities: Capabilities, settings: ServiceSettings
+    ) -> tuple[ScannerDescription, ScannerConfiguration, ScanTicket]:
+        """ScannerDescription, ScannerConfiguration and DefaultScanTicket for these capabilities and settings."""
+        return (
+            capmap.scanner_description(self.info, settings.friendly_name),
+            capmap.scanner_configuration(capabilities, settings.formats),
+            capmap.default_ticket(capabilities, settings.formats[0]),
+        )
 
     def reconfigure(self, capabilities: Capabilities, settings: ServiceSettings) -> ElementsChange:
         """Serve with ``capabilities`` and ``settings`` from the next operation on (a
         configuration reload, or a device that now reports other capabilities); the
-        active job keeps the ticket it was resolved with, its timer the timeout it had.
+        active job keeps the ticket it was resolved with, and its running timeout timer
+        its deadline (the next one uses the new ``job_timeout``).
 
         Returns the :class:`ElementsChange` (ScannerDescription, ScannerConfiguration,
         DefaultScanTicket) and, when anything changed, hands it to every
         :attr:`elements_listeners` callable (ScannerElementsChangeEvent). Never raises.
         """
-        description = capmap.scanner_description(self.info, settings.friendly_name)
-        configuration = capmap.scanner_configuration(capabilities, settings.formats)
-        default_ticket = capmap.default_ticket(capabilities, settings.formats[0])
+        description, configuration, default_ticket = self._elements(capabilities, settings)
         change = ElementsChange(
             description if description != self._description else None,
             configuration if configuration != self._configuration else None,
