@@ -193,7 +193,9 @@ class RssSampler:
     ``log_start`` on first matched ``pattern`` (to within one interval).
     """
 
-    def __init__(self, root: int, log: list[str] | None = None, log_start: int = 0, pattern: re.Pattern | None = None) -> None:
+    def __init__(
+        self, root: int, log: list[str] | None = None, log_start: int = 0, pattern: re.Pattern | None = None
+    ) -> None:
         self.root = root
         self.peak = 0
         self.matched_at: float | None = None
@@ -201,7 +203,7 @@ class RssSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
-    def __enter__(self) -> "RssSampler":
+    def __enter__(self) -> RssSampler:
         self._thread.start()
         return self
 
@@ -284,8 +286,19 @@ def timed_scanimage(sane_dir: Path, out: Path, *args: str) -> tuple[float, float
 def geometry(dpi: int, fmt: str) -> list[str]:
     """scanimage arguments of the benchmark scan: the whole bed, Color, ``dpi``, format ``fmt``."""
     return [
-        "-l", "0", "-t", "0", "-x", str(BED_MM), "-y", str(BED_MM),
-        "--mode", "Color", "--resolution", str(dpi), f"--format={fmt}",
+        "-l",
+        "0",
+        "-t",
+        "0",
+        "-x",
+        str(BED_MM),
+        "-y",
+        str(BED_MM),
+        "--mode",
+        "Color",
+        "--resolution",
+        str(dpi),
+        f"--format={fmt}",
     ]
 
 
@@ -320,7 +333,9 @@ def wsd_scan(service, client_dir: Path, out: Path, dpi: int, fmt: str) -> Scan:
     try:
         created, first = wait_for(job_lines, timeout=5)
     except AssertionError:
-        raise BenchError("the service logged no job / first image byte line:\n" + "\n".join(service.log[logged:])) from None
+        raise BenchError(
+            "the service logged no job / first image byte line:\n" + "\n".join(service.log[logged:])
+        ) from None
     if (created.group(2), int(created.group(3)), created.group(4)) != ("Color", dpi, FORMATS[fmt]):
         raise BenchError(f"asked Color {dpi} dpi {FORMATS[fmt]}, the service scanned: {created.group(0)}")
     matched_at = sampler.matched_at
@@ -454,10 +469,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="rounds per case; medians are reported (default 5)")
     parser.add_argument("--quick", action="store_true", help="1 round at 300 dpi only")
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--device-bound", action="store_true", help="only the device-bound mode (20 ms read delay per buffer)")
+    which.add_argument(
+        "--device-bound", action="store_true", help="only the device-bound mode (20 ms read delay per buffer)"
+    )
     which.add_argument("--unthrottled", action="store_true", help="only the unthrottled mode")
     parser.add_argument(
-        "--service-env", action="append", default=[], metavar="NAME=VALUE",
+        "--service-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
         help="extra environment variable for the service (repeatable), e.g. MALLOC_MMAP_THRESHOLD_=1048576",
     )
     args = parser.parse_args(argv)
@@ -470,7 +490,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     rounds, dpis = (1, [300]) if args.quick else (args.rounds, [300, 600])
-    modes = ["device-bound"] if args.device_bound else ["unthrottled"] if args.unthrottled else ["unthrottled", "device-bound"]
+    modes = (
+        ["device-bound"]
+        if args.device_bound
+        else ["unthrottled"]
+        if args.unthrottled
+        else ["unthrottled", "device-bound"]
+    )
 
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)

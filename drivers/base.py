@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import abc
 import enum
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import AsyncIterator
 
 
 class Source(enum.Enum):
@@ -251,4 +251,3 @@ class Scanner(abc.ABC):
         default resolution change what it reports), False when nothing changed.
         Never raises; a value the backend refuses shows at the next session.
         """
-

@@ -14,8 +14,9 @@ so a test can check every byte that comes out of an encoder.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from drivers.base import (
     Capabilities,
@@ -23,16 +24,16 @@ from drivers.base import (
     Condition,
     Page,
     PageInfo,
-    ScanParameters,
     Scanner,
     ScannerError,
     ScannerInfo,
+    ScanParameters,
     ScanSession,
     Source,
     SourceCapabilities,
 )
 
-_A4_LETTER_BED = dict(max_width_mm=215.9, max_height_mm=297.0)
+_A4_LETTER_BED = {"max_width_mm": 215.9, "max_height_mm": 297.0}
 _RESOLUTIONS = (75, 100, 150, 200, 300, 600)
 _MODES = (ColorMode.COLOR, ColorMode.GRAY)
 
@@ -193,7 +194,7 @@ class FakeScanner(Scanner):
         self.fail_jobs -= 1
         return True
 
-    async def start(self, params: ScanParameters) -> "FakeSession":
+    async def start(self, params: ScanParameters) -> FakeSession:
         """Validate ``params`` like the SANE driver and open a session.
 
         Raises DEVICE_BUSY while a session is open, DEVICE_GONE when unplugged,
@@ -245,8 +246,10 @@ class FakeSession(ScanSession):
         self.pages = 0
         self._scanner = scanner
         self._info = info
-        self._sides = 1 if params.source is Source.FLATBED else scanner.adf_pages * (
-            2 if params.source is Source.ADF_DUPLEX else 1
+        self._sides = (
+            1
+            if params.source is Source.FLATBED
+            else scanner.adf_pages * (2 if params.source is Source.ADF_DUPLEX else 1)
         )
         self._page: FakePage | None = None
         self._cancel_event = asyncio.Event()
@@ -269,7 +272,7 @@ class FakeSession(ScanSession):
         if self._failure is not None:
             raise self._failure
 
-    async def next_page(self) -> "FakePage | None":
+    async def next_page(self) -> FakePage | None:
         """The next side after ``page_delay`` seconds, or None (flatbed done, feeder
         empty). Raises the injected condition at side ``fail_at_page``,
         CANCELLED (also while waiting), DEVICE_GONE when unplugged.
@@ -280,10 +283,8 @@ class FakeSession(ScanSession):
         if self.pages >= self._sides:
             return None
         if self._scanner.page_delay > 0:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._cancel_event.wait(), self._scanner.page_delay)
-            except asyncio.TimeoutError:
-                pass
             self.check()
         number = self.pages + 1
         scanner = self._scanner

@@ -25,11 +25,10 @@ import tornado.httpserver
 from drivers.base import Capabilities, Scanner, ScannerError, ScannerInfo
 
 from . import __version__
-
 from .config import Config, ScannerOverrides
-from .eventing import EventSource, attach_eventing
 from .dpws import DeviceMetadata, DiscoveredDevice, load_identity
 from .dpws.endpoint import device_operations
+from .eventing import EventSource, attach_eventing
 from .jobs.ids import JobIdAllocator
 from .jobs.manager import JobTable
 from .scan.service import ScanService, ServiceSettings

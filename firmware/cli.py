@@ -20,8 +20,8 @@ import logging
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .config import Config, ConfigError, load
 from .notify import notify, watchdog_interval, watchdog_loop
@@ -34,7 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wsd-scan-server", description="WS-Scan network scanner server over SANE")
     parser.add_argument("--host", help='address to listen on (default "": every address, IPv4 and IPv6)')
     parser.add_argument("--port", type=int, help="HTTP port (default 5358)")
-    parser.add_argument("--config", type=Path, help="TOML configuration file (default /etc/wsd-scan-server/config.toml)")
+    parser.add_argument(
+        "--config", type=Path, help="TOML configuration file (default /etc/wsd-scan-server/config.toml)"
+    )
     parser.add_argument("--state-dir", type=Path, help="directory for persistent state")
     parser.add_argument("--trace-soap", action="store_true", help="log every SOAP message in and out")
     parser.add_argument("--no-discovery", action="store_true", help="do not answer or send WS-Discovery messages")
@@ -104,9 +106,13 @@ async def _serve(config: Config, load_config: Callable[[], Config]) -> int:
     elif config.host not in WILDCARDS:
         log.info("WS-Discovery off: listening on %s only, not on every interface", config.host)
     else:  # started even without scanners: a scanner plugged in later is announced
-        discovery = DiscoveryService([], config.http_port, config.interfaces or None,
-                                     families=served_families(config.host),
-                                     peer_allowed=lambda peer: app.router.allow.permits(peer))
+        discovery = DiscoveryService(
+            [],
+            config.http_port,
+            config.interfaces or None,
+            families=served_families(config.host),
+            peer_allowed=lambda peer: app.router.allow.permits(peer),
+        )
         await discovery.start()
     ready = False
 

@@ -13,9 +13,10 @@ import difflib
 import ipaddress
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .eventing.subscriptions import EventingSettings
 from .scan.encode import SUPPORTED_FORMATS as FORMATS
@@ -95,7 +96,7 @@ def _string(key: str, value: Any) -> str:
 
 def _host(key: str, value: Any) -> str:
     if not isinstance(value, str) or len(value) > 255:
-        raise ConfigError(f"{key} = {value!r}: expected an IP address, or \"\" for every address (IPv4 and IPv6)")
+        raise ConfigError(f'{key} = {value!r}: expected an IP address, or "" for every address (IPv4 and IPv6)')
     return value
 
 
@@ -199,7 +200,7 @@ def parse(data: dict[str, Any], base: Config | None = None) -> Config:
     for key, value in data.items():
         if key == "scanners":
             if not isinstance(value, dict):
-                raise ConfigError("scanners: expected tables such as [scanners.\"test:0\"]")
+                raise ConfigError('scanners: expected tables such as [scanners."test:0"]')
             for name, table in value.items():
                 if not isinstance(table, dict):
                     raise ConfigError(f"scanners.{name}: expected a table")

@@ -37,8 +37,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
 
 from drivers.base import Condition, Scanner, ScannerError, ScannerInfo
 
@@ -230,7 +230,7 @@ class Hotplug:
             except ScannerError as error:
                 log.warning("listing SANE devices failed: %s", error.message)
                 return changes
-            except Exception:  # noqa: BLE001 - e.g. the worker cannot be started; polling goes on
+            except Exception:
                 log.exception("listing SANE devices failed")
                 return changes
             listed = {info.name for info in infos}
@@ -253,7 +253,7 @@ class Hotplug:
             if changes and self._on_change is not None:
                 try:
                     self._on_change(changes)
-                except Exception:  # noqa: BLE001 - a logging callback must not stop hotplug
+                except Exception:
                     log.exception("hotplug change callback failed")
             return changes
 
@@ -275,7 +275,7 @@ class Hotplug:
             return None
         try:
             served = await self.app.add_scanner(scanner)
-        except Exception:  # noqa: BLE001 - one scanner's failure must not stop the others
+        except Exception:
             log.exception("cannot serve scanner %s", info.name)
             await scanner.shutdown()
             return None
@@ -289,7 +289,9 @@ class Hotplug:
     async def _withdraw(self, served: ServedScanner, gone: bool = True) -> None:
         """Stop serving ``served`` and send Bye; ``gone``: it was unplugged (its job ends as
         DEVICE_GONE ends it), else it was disabled (its job ends Aborted)."""
-        error = ScannerError(Condition.DEVICE_GONE, f"{served.name}: the scanner is no longer connected") if gone else None
+        error = (
+            ScannerError(Condition.DEVICE_GONE, f"{served.name}: the scanner is no longer connected") if gone else None
+        )
         steps = [self.app.remove_scanner(served, error)]  # first: its paths answer 404 at once
         if self.discovery is not None:
             steps.append(self.discovery.remove_device(served.device))

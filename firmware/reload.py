@@ -77,7 +77,7 @@ async def _reconfigure(app: App, served: ServedScanner) -> bool:
         log.info("%s: new SANE options apply after job %d", info.name, service.jobs.active.job_id)
         try:
             await asyncio.wait_for(service.jobs.wait_idle(), IDLE_WAIT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("%s: still busy; its capabilities are read again at its next job", info.name)
     if served not in app.scanners:  # withdrawn meanwhile
         return False

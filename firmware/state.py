@@ -7,6 +7,7 @@ rename), so a power cut leaves either the old or the new content.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -47,8 +48,6 @@ class StateStore:
                 os.fsync(handle.fileno())
             os.replace(tmp, self.directory / f"{name}.json")
         except BaseException:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-            except FileNotFoundError:
-                pass
             raise

@@ -29,7 +29,13 @@ def scanimage(sane_dir: Path, *args: str, timeout: float = 180, **popen) -> subp
     """Run `scanimage` with ``SANE_CONFIG_DIR=sane_dir``; returns the completed process (text output)."""
     env = {**os.environ, "SANE_CONFIG_DIR": str(sane_dir)}
     return subprocess.run(
-        ["scanimage", *args], env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, **popen
+        ["scanimage", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        **popen,
     )
 
 
@@ -37,5 +43,10 @@ def start_scanimage(sane_dir: Path, *args: str) -> subprocess.Popen:
     """Start `scanimage` in the background (for cancel and busy tests); the caller stops it by PID."""
     env = {**os.environ, "SANE_CONFIG_DIR": str(sane_dir)}
     return subprocess.Popen(
-        ["scanimage", *args], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ["scanimage", *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )

@@ -55,7 +55,18 @@ def running_service(sane_dir: Path, state_dir: Path, *extra: str, expect: int = 
     port = free_port()
     environment = {**os.environ, "SANE_CONFIG_DIR": str(sane_dir), "PYTHONUNBUFFERED": "1", **(env or {})}
     process = subprocess.Popen(
-        [sys.executable, "-m", "firmware", "--host", "127.0.0.1", "--port", str(port), "--state-dir", str(state_dir), *extra],
+        [
+            sys.executable,
+            "-m",
+            "firmware",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--state-dir",
+            str(state_dir),
+            *extra,
+        ],
         cwd=REPO,
         env=environment,
         stdin=subprocess.DEVNULL,

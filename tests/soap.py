@@ -66,7 +66,9 @@ class SoapClient:
 
     def scanner_status(self) -> model.ScannerStatus:
         """GetScannerElements(ScannerStatus)."""
-        request = model.GetScannerElementsRequest((model.RequestedName(ns.SCAN, "ScannerStatus", "wscn:ScannerStatus"),))
+        request = model.GetScannerElementsRequest(
+            (model.RequestedName(ns.SCAN, "ScannerStatus", "wscn:ScannerStatus"),)
+        )
         answer = self.call("GetScannerElements", request.to_xml())
         assert answer.status == 200, answer.data
         return model.GetScannerElementsResponse.from_xml(answer.body).elements[0].content

@@ -125,8 +125,14 @@ def test_discovery_answers_only_allowed_senders(tmp_path, allow_lab, allow, answ
     client = UdpClient(lab, lab.cli_ns, pair.cli, socket.AF_INET)
 
     async def scenario():
-        service = DiscoveryService([device], 5399, interfaces_allow=[pair.dev], families=(socket.AF_INET,),
-                                   app_max_delay=0.05, peer_allowed=AllowList(allow).permits)
+        service = DiscoveryService(
+            [device],
+            5399,
+            interfaces_allow=[pair.dev],
+            families=(socket.AF_INET,),
+            app_max_delay=0.05,
+            peer_allowed=AllowList(allow).permits,
+        )
         await service.start()
         try:
             await asyncio.sleep(0.2)  # past the start-up Hello

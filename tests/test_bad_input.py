@@ -49,9 +49,21 @@ def assert_still_serving(client):
         (b"<a>not a SOAP envelope</a>", "wscn:InvalidArgs"),
         (serialize(build_envelope("http://example.invalid/Nope", None)), "wsa:ActionNotSupported"),
         (serialize(build_envelope(ns.scan_action("CreateScanJob"), None)), "wscn:InvalidArgs"),
-        (serialize(build_envelope(ns.scan_action("CreateScanJob"), model.CancelJobRequest(1).to_xml())), "wscn:InvalidArgs"),
+        (
+            serialize(build_envelope(ns.scan_action("CreateScanJob"), model.CancelJobRequest(1).to_xml())),
+            "wscn:InvalidArgs",
+        ),
     ],
-    ids=["malformed", "empty", "entity-bomb", "external-entity", "not-soap", "unknown-action", "empty-body", "wrong-body"],
+    ids=[
+        "malformed",
+        "empty",
+        "entity-bomb",
+        "external-entity",
+        "not-soap",
+        "unknown-action",
+        "empty-body",
+        "wrong-body",
+    ],
 )
 def test_bad_requests_get_a_sender_fault(client, data, subcode):
     answer = client.post(data)
@@ -96,7 +108,9 @@ def test_oversized_chunked_body(client):
 
 
 def test_non_anonymous_reply_to(client):
-    envelope = serialize(build_envelope(ns.scan_action("GetActiveJobs"), model.GetActiveJobsRequest().to_xml())).decode()
+    envelope = serialize(
+        build_envelope(ns.scan_action("GetActiveJobs"), model.GetActiveJobsRequest().to_xml())
+    ).decode()
     data = envelope.replace(
         "</soap:Header>",
         "<wsa:ReplyTo><wsa:Address>http://example.invalid/</wsa:Address></wsa:ReplyTo></soap:Header>",

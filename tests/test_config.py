@@ -15,7 +15,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def uncommented_example() -> str:
     lines = (REPO / "config.example.toml").read_text().splitlines()
-    return "\n".join(line[2:] if line.startswith("# ") and "=" in line or line.startswith("# [") else line for line in lines)
+    return "\n".join(
+        line[2:] if (line.startswith("# ") and "=" in line) or line.startswith("# [") else line for line in lines
+    )
 
 
 def test_example_file_parses_with_every_key_uncommented(tmp_path):
@@ -58,7 +60,10 @@ def test_check_config_command(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("colour = 1\n")
     run = lambda path: subprocess.run(  # noqa: E731
-        [sys.executable, "-m", "firmware", "--check-config", "--config", str(path)], cwd=REPO, capture_output=True, text=True
+        [sys.executable, "-m", "firmware", "--check-config", "--config", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert run(good).returncode == 0
     result = run(bad)
@@ -68,5 +73,9 @@ def test_check_config_command(tmp_path):
 
 def test_eventing_table_sets_the_subscription_limits():
     config = parse({"eventing": {"max_expiration": 600, "max_per_client": 2, "max_failures": 5}})
-    assert (config.eventing.max_expiration, config.eventing.max_per_client, config.eventing.max_failures) == (600.0, 2, 5)
+    assert (config.eventing.max_expiration, config.eventing.max_per_client, config.eventing.max_failures) == (
+        600.0,
+        2,
+        5,
+    )
     assert config.eventing.max_subscriptions == 64  # the default where the table is silent

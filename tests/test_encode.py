@@ -238,7 +238,7 @@ def test_unknown_lines_are_taken_from_the_data():
 
 
 def test_padded_input_rows_are_read_by_their_stride():
-    info, data = noise_page(37, 12, "rgb")
+    _info, data = noise_page(37, 12, "rgb")
     padded = b"".join(data[y * 111 : (y + 1) * 111] + b"\xaa" * 5 for y in range(12))
     for fmt in LOSSLESS:
         file = encode_to_bytes(fmt, PageInfo(37, 12, 116, 3, RES), padded)[0]

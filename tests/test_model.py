@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from lxml import etree
@@ -49,10 +49,10 @@ from firmware.scan.model import (
     RetrieveImageRequest,
     RetrieveImageResponse,
     Scaling,
-    ScanRegion,
     ScannerConfiguration,
     ScannerDescription,
     ScannerStatus,
+    ScanRegion,
     ScanTicket,
     Size,
     SourceSettings,
@@ -67,7 +67,7 @@ from firmware.wire.faults import SoapFault
 from firmware.wire.xml import element, parse_with_prefixes, parse_xml, qname, scan, serialize, sub
 from tests.xsd import SchemaViolation, shared_dir, validate, validate_fragment
 
-UTC = timezone.utc
+UTC = UTC
 T0 = datetime(2024, 5, 1, 12, 30, 0, tzinfo=UTC)
 INVALID_ARGS = (ns.SCAN, "InvalidArgs")
 JOB_ID_NOT_FOUND = (ns.SCAN, "ClientErrorJobIdNotFound")
@@ -92,7 +92,9 @@ def request_parameters() -> DocumentParameters:
         rotation=90,
         media_front=side,
         media_back=MediaSide(color_processing="Grayscale8", resolution=Resolution(150)),
-        must_honor=frozenset({"Format", "InputSize", "Exposure", "Scaling", "Rotation", "ScanRegion", "ColorProcessing", "Resolution"}),
+        must_honor=frozenset(
+            {"Format", "InputSize", "Exposure", "Scaling", "Rotation", "ScanRegion", "ColorProcessing", "Resolution"}
+        ),
     )
 
 
@@ -151,7 +153,9 @@ def configuration() -> ScannerConfiguration:
 
 def conditions() -> tuple[DeviceCondition, DeviceCondition]:
     active = DeviceCondition(7, T0, "MediaJam", "ADF", "Critical")
-    cleared = DeviceCondition(3, T0 - timedelta(hours=1), "CoverOpen", "Platen", "Critical", clear_time=T0 - timedelta(minutes=5))
+    cleared = DeviceCondition(
+        3, T0 - timedelta(hours=1), "CoverOpen", "Platen", "Critical", clear_time=T0 - timedelta(minutes=5)
+    )
     return active, cleared
 
 
@@ -209,7 +213,9 @@ MESSAGES = {
             ElementData(
                 "wscn:DefaultScanTicket",
                 True,
-                ScanTicket(JobDescription("Default", "device"), replace(final_parameters(), override=(), used_default=())),
+                ScanTicket(
+                    JobDescription("Default", "device"), replace(final_parameters(), override=(), used_default=())
+                ),
             ),
             ElementData("ihv:InvalidRequestEntry", False, None, "urn:example:ihv"),
         )
@@ -217,7 +223,9 @@ MESSAGES = {
     "ValidateScanTicketRequest": ValidateScanTicketRequest(ticket()),
     "ValidateScanTicketResponse": ValidateScanTicketResponse(False, image_information(), ticket()),
     "CreateScanJobRequest": CreateScanJobRequest(ticket(), "scan-id-1", "Client_2297848483138"),
-    "CreateScanJobResponse": CreateScanJobResponse(2147483647, "f3c1e2d4-token", image_information(), final_parameters()),
+    "CreateScanJobResponse": CreateScanJobResponse(
+        2147483647, "f3c1e2d4-token", image_information(), final_parameters()
+    ),
     "RetrieveImageRequest": RetrieveImageRequest(7, "tok", "IMAGE000.JPG"),
     "CancelJobRequest": CancelJobRequest(1),
     "CancelJobResponse": CancelJobResponse(),
@@ -379,7 +387,7 @@ def test_attribute_forms_on_the_wire() -> None:
 
     ticket_xml = serialize(ticket().to_xml()).decode()
     assert '<wscn:Format wscn:MustHonor="true">exif</wscn:Format>' in ticket_xml
-    assert '<wscn:CompressionQualityFactor>50</wscn:CompressionQualityFactor>' in ticket_xml
+    assert "<wscn:CompressionQualityFactor>50</wscn:CompressionQualityFactor>" in ticket_xml
     assert "Override" not in ticket_xml and "UsedDefault" not in ticket_xml
 
     final_xml = serialize(final_parameters().to_xml(scan("DocumentFinalParameters"))).decode()
@@ -448,7 +456,7 @@ def test_datetime_format_and_parse() -> None:
     assert parse_datetime("2024-05-01T12:30:00.123456789Z") == T0.replace(microsecond=123456)
     assert parse_datetime("2024-05-01T12:30:00.123456789Z").tzinfo is UTC
     for bad in ("2024-05-01", "2024-13-01T00:00:00Z", "yesterday", "2024-05-01T12:30:00+25:00"):
-        assert fault_of(lambda: parse_datetime(bad)).subcode == INVALID_ARGS
+        assert fault_of(lambda bad=bad: parse_datetime(bad)).subcode == INVALID_ARGS
 
 
 # --- ElementData names and prefixes ------------------------------------------------------------
@@ -467,7 +475,7 @@ def test_vendor_element_name_needs_and_gets_its_declaration() -> None:
         validate(undeclared)
     declared = GetScannerElementsResponse((ElementData("ihv:Thing", False, None, "urn:example:ihv"),)).to_xml()
     validate(declared)
-    root, prefixes = parse_with_prefixes(serialize(declared))
+    _root, prefixes = parse_with_prefixes(serialize(declared))
     assert prefixes["ihv"] == "urn:example:ihv"
 
 
@@ -506,10 +514,19 @@ def test_job_element_names_are_normalized() -> None:
         b"</sca:RequestedElements></sca:GetJobElementsRequest>"
     )
     request = GetJobElementsRequest.from_xml(*parse_with_prefixes(body))
-    assert request == GetJobElementsRequest(12, ("JobStatus", "ScanTicket", "Documents", "Documents", "ihv:JobStatus", "Bogus"))
-    without_prefix_map = GetJobElementsRequest.from_xml(parse_xml(body.replace(b"sca:ScanTicket<", b"wscn:ScanTicket<")))
+    assert request == GetJobElementsRequest(
+        12, ("JobStatus", "ScanTicket", "Documents", "Documents", "ihv:JobStatus", "Bogus")
+    )
+    without_prefix_map = GetJobElementsRequest.from_xml(
+        parse_xml(body.replace(b"sca:ScanTicket<", b"wscn:ScanTicket<"))
+    )
     assert without_prefix_map.names[1] == "ScanTicket"
-    assert [n.text for n in request.to_xml().iter(scan("Name"))][:4] == ["JobStatus", "ScanTicket", "Document", "Document"]
+    assert [n.text for n in request.to_xml().iter(scan("Name"))][:4] == [
+        "JobStatus",
+        "ScanTicket",
+        "Document",
+        "Document",
+    ]
 
 
 def test_retrieve_image_response_structure() -> None:
@@ -630,7 +647,11 @@ def test_retrieve_image_request_accepts_the_limits() -> None:
             INVALID_ARGS,
         ),
         (CreateScanJobRequest, "<w:CreateScanJobRequest {ns}/>", INVALID_ARGS),
-        (ValidateScanTicketRequest, "<w:ValidateScanTicketRequest {ns}><w:ScanTicket/></w:ValidateScanTicketRequest>", INVALID_ARGS),
+        (
+            ValidateScanTicketRequest,
+            "<w:ValidateScanTicketRequest {ns}><w:ScanTicket/></w:ValidateScanTicketRequest>",
+            INVALID_ARGS,
+        ),
     ],
 )
 def test_request_faults(cls, body: str, subcode: tuple[str, str]) -> None:
@@ -638,7 +659,9 @@ def test_request_faults(cls, body: str, subcode: tuple[str, str]) -> None:
     assert fault_of(lambda: cls.from_xml(parse_xml(data))).subcode == subcode
 
 
-def _ticket_body(parameters: str, description: str = "<w:JobName>n</w:JobName><w:JobOriginatingUserName>u</w:JobOriginatingUserName>") -> bytes:
+def _ticket_body(
+    parameters: str, description: str = "<w:JobName>n</w:JobName><w:JobOriginatingUserName>u</w:JobOriginatingUserName>"
+) -> bytes:
     return (
         f"<w:ScanTicket xmlns:w='{ns.SCAN}'><w:JobDescription>{description}</w:JobDescription>"
         f"<w:DocumentParameters>{parameters}</w:DocumentParameters></w:ScanTicket>"
@@ -695,7 +718,11 @@ def test_unknown_keyword_values_are_kept_for_the_service_to_judge() -> None:
         "<w:MediaSides><w:MediaFront><w:ColorProcessing>CMYK32</w:ColorProcessing></w:MediaFront></w:MediaSides>"
     )
     params = ScanTicket.from_xml(parse_xml(body)).document_parameters
-    assert (params.format, params.input_source, params.media_front.color_processing) == ("image/heic", "pi:Tray2", "CMYK32")
+    assert (params.format, params.input_source, params.media_front.color_processing) == (
+        "image/heic",
+        "pi:Tray2",
+        "CMYK32",
+    )
     assert params.format not in enums.FORMATS and enums.is_extension(params.input_source)
 
 

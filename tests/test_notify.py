@@ -21,9 +21,22 @@ def test_service_notifies_systemd(tmp_path):
         sock.settimeout(30)
         env = {**os.environ, "SANE_CONFIG_DIR": str(sane), "NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"}
         process = subprocess.Popen(
-            [sys.executable, "-m", "firmware", "--host", "127.0.0.1", "--port", str(free_port()),
-             "--state-dir", str(tmp_path / "state")],
-            cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "firmware",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(free_port()),
+                "--state-dir",
+                str(tmp_path / "state"),
+            ],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             messages = []

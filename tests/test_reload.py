@@ -21,7 +21,6 @@ from firmware.scan.model import events as ev
 from firmware.wire import namespaces as ns
 from firmware.wire.envelope import build_envelope
 from firmware.wire.xml import serialize
-from tests.eventing.conftest import sink  # noqa: F401 - the real HTTP event sink fixture
 from tests.eventing.harness import STATUS_EVENTS, WseClient
 from tests.inprocess import serve
 from tests.servers import wait_for
@@ -63,8 +62,12 @@ def subscribe(url, sink):
 
 
 def element_changes(sink, subscribed, count=1):
-    wait_for(lambda: len([r for r in sink.messages(subscribed.ref) if r.action == ev.ScannerElementsChangeEvent.ACTION])
-             >= count, timeout=10)
+    wait_for(
+        lambda: (
+            len([r for r in sink.messages(subscribed.ref) if r.action == ev.ScannerElementsChangeEvent.ACTION]) >= count
+        ),
+        timeout=10,
+    )
     received = [r for r in sink.messages(subscribed.ref) if r.action == ev.ScannerElementsChangeEvent.ACTION]
     for r in received:
         validate(r.body)
@@ -94,11 +97,13 @@ def test_friendly_name_change_reaches_subscribers_metadata_and_get_scanner_eleme
 
 
 def test_new_sane_options_and_default_resolution_change_configuration_and_default_ticket(fake, served, sink):
-    app, url, _loop = served
+    _app, url, _loop = served
     subscribed = subscribe(url, sink)
     # the new options make the device report a feeder it did not report before (e.g. a model
     # whose ADF is enabled by an option); the default resolution comes from the configuration
-    flatbed_only = dataclasses.replace(DEFAULT_CAPABILITIES, sources={Source.FLATBED: DEFAULT_CAPABILITIES.sources[Source.FLATBED]})
+    flatbed_only = dataclasses.replace(
+        DEFAULT_CAPABILITIES, sources={Source.FLATBED: DEFAULT_CAPABILITIES.sources[Source.FLATBED]}
+    )
     fake.replace_capabilities(flatbed_only)
     reload(served, scanners={"fake:0": ScannerOverrides(sane_options={"source_list": "flatbed"})})
     [change] = element_changes(sink, subscribed)
@@ -113,7 +118,7 @@ def test_new_sane_options_and_default_resolution_change_configuration_and_defaul
 
 
 def test_history_size_job_timeout_and_eventing_limits_apply(served):
-    app, url, _loop = served
+    _app, url, _loop = served
     reload(served, history_size=1, job_timeout=0.3, eventing=EventingSettings(max_subscriptions=1))
     client = SoapClient(url)
     ticket = model.ScanTicket(
@@ -135,7 +140,10 @@ def test_history_size_job_timeout_and_eventing_limits_apply(served):
 def test_allow_list_applies_at_once_and_listening_keys_wait_for_a_restart(served):
     app, url, _loop = served
     port = app.config.http_port
-    assert reload(served, allow=("192.0.2.0/24",), http_port=port + 1, worker_timeout=3.0) == ("http_port", "worker_timeout")
+    assert reload(served, allow=("192.0.2.0/24",), http_port=port + 1, worker_timeout=3.0) == (
+        "http_port",
+        "worker_timeout",
+    )
     assert app.config.http_port == port and app.config.worker_timeout == 10.0
     assert SoapClient(url).post(b"<x/>").status == 403  # 127.0.0.1 is no longer allowed
     reload(served, allow=())

@@ -33,7 +33,9 @@ class CheckedClient(SoapClient):
         return answer
 
 
-def ticket(fmt="png", source="Platen", color="RGB24", dpi=100, width=2000, height=1000, must_honor=frozenset(), images=None):
+def ticket(
+    fmt="png", source="Platen", color="RGB24", dpi=100, width=2000, height=1000, must_honor=frozenset(), images=None
+):
     return model.ScanTicket(
         job_description=model.JobDescription("test job", "tester"),
         document_parameters=model.DocumentParameters(
@@ -58,7 +60,7 @@ def fake():
 
 @pytest.fixture
 def server(fake, tmp_path):
-    with serve(fake, tmp_path / "state") as (app, url, _loop):
+    with serve(fake, tmp_path / "state") as (_app, url, _loop):
         yield CheckedClient(url)
 
 
@@ -83,8 +85,16 @@ def image_of(answer):
 
 
 def test_get_scanner_elements_answers_all_four_and_marks_unknown_invalid(server):
-    names = [model.RequestedName(ns.SCAN, local, "wscn:" + local) for local in
-             ("ScannerDescription", "ScannerConfiguration", "ScannerStatus", "DefaultScanTicket", "NoSuchElement")]
+    names = [
+        model.RequestedName(ns.SCAN, local, "wscn:" + local)
+        for local in (
+            "ScannerDescription",
+            "ScannerConfiguration",
+            "ScannerStatus",
+            "DefaultScanTicket",
+            "NoSuchElement",
+        )
+    ]
     answer = server.call("GetScannerElements", model.GetScannerElementsRequest(tuple(names)).to_xml())
     assert answer.status == 200
     elements = model.GetScannerElementsResponse.from_xml(answer.body).elements
@@ -242,7 +252,9 @@ def test_geometry_beyond_the_bed_is_clamped_and_reported(fake, server):
 
 
 def test_must_honor_value_that_cannot_be_met_is_refused(server):
-    answer = server.call("CreateScanJob", model.CreateScanJobRequest(ticket(dpi=123, must_honor=frozenset({"Resolution"}))).to_xml())
+    answer = server.call(
+        "CreateScanJob", model.CreateScanJobRequest(ticket(dpi=123, must_honor=frozenset({"Resolution"}))).to_xml()
+    )
     assert answer.fault_subcode == "wscn:ClientErrorConflictingRequiredParameters"
     answer = server.call("CreateScanJob", model.CreateScanJobRequest(ticket(fmt="xps")).to_xml())
     assert answer.fault_subcode == "wscn:ClientErrorFormatNotSupported"
@@ -263,7 +275,11 @@ def test_job_times_out_without_retrieve_image(fake, tmp_path):
         job = create(client)
         wait_for(lambda: not client.active_jobs(), timeout=5)
         summary = client.job_history()[0]
-        assert (summary.job_id, summary.job_state, summary.job_state_reasons) == (job.job_id, "Aborted", ("JobTimedOut",))
+        assert (summary.job_id, summary.job_state, summary.job_state_reasons) == (
+            job.job_id,
+            "Aborted",
+            ("JobTimedOut",),
+        )
         assert retrieve(client, job.job_id, job.job_token).fault_subcode == "wscn:ClientErrorJobCancelled"
         wait_for(lambda: fake.session is None)
 

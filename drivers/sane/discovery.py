@@ -86,7 +86,7 @@ async def list_scanners(
     future = loop.run_in_executor(None, _enumerate, link)
     try:
         devices = await asyncio.wait_for(asyncio.shield(future), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         link.kill()
         try:
             await asyncio.wait_for(future, 5.0)

@@ -16,6 +16,7 @@ entry points and ``python -m`` packages do).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -118,10 +119,8 @@ class WorkerLink:
         self.killed = True
         pid = self.pid
         if pid is not None and self._process.exitcode is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
     def reap(self, timeout: float = 5.0) -> None:
         """Wait (blocking) for the process to end and free its resources. Never raises."""
@@ -140,10 +139,8 @@ class WorkerLink:
         if self._process is None:
             return
         if self.alive:
-            try:
+            with contextlib.suppress(WorkerGone):
                 self.send((protocol.EXIT,))
-            except WorkerGone:
-                pass
             self._process.join(timeout)
         if self._process.exitcode is None:
             self.kill()

@@ -15,15 +15,15 @@ section 4.5, "Well-known options"). python-sane spells them with underscores;
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
 
 from drivers.base import (
     Capabilities,
     ColorMode,
     Condition,
-    ScanParameters,
     ScannerError,
+    ScanParameters,
     Source,
     SourceCapabilities,
 )
@@ -59,7 +59,7 @@ class OptionDescriptor:
     constraint: Constraint
 
     @classmethod
-    def from_sane(cls, raw: Sequence) -> "OptionDescriptor":
+    def from_sane(cls, raw: Sequence) -> OptionDescriptor:
         """Build from python-sane's 9-tuple ``(index, name, title, desc, type,
         unit, size, cap, constraint)``."""
         index, name, title, _desc, type_, unit, size, cap, constraint = raw
@@ -217,7 +217,7 @@ def resolutions(desc: OptionDescriptor | None) -> tuple[int, ...]:
         return (300,)
     choices = desc.choices
     if choices:
-        return tuple(sorted({int(round(float(v))) for v in choices if float(v) > 0}))
+        return tuple(sorted({round(float(v)) for v in choices if float(v) > 0}))
     rng = desc.range
     if rng is None:
         return (300,)
@@ -306,7 +306,7 @@ def typed(desc: OptionDescriptor, value: object) -> object:
             raise ValueError(f"not a boolean: {value!r}")
         return int(bool(value))
     if desc.type == TYPE_INT:
-        return int(round(float(value)))  # type: ignore[arg-type]
+        return round(float(value))  # type: ignore[arg-type]
     if desc.type == TYPE_STRING:
         return str(value)
     raise ValueError(f"option {desc.name!r} takes no value")
@@ -453,4 +453,3 @@ def scan_settings(params: ScanParameters, descs: Descriptors) -> list[Setting]:
     for step in SETTING_STEPS:
         settings.extend(step(params, descs))
     return settings
-

@@ -29,17 +29,18 @@ import asyncio
 import concurrent.futures
 import logging
 import time
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from drivers.base import (
     Capabilities,
     Condition,
     Page,
     PageInfo,
-    ScanParameters,
     Scanner,
     ScannerError,
     ScannerInfo,
+    ScanParameters,
     ScanSession,
 )
 from drivers.sane import protocol
@@ -113,7 +114,7 @@ class SaneScanner(Scanner):
                     self._capabilities = reply[1]
         return self._capabilities
 
-    async def start(self, params: ScanParameters) -> "SaneSession":
+    async def start(self, params: ScanParameters) -> SaneSession:
         """Open the device and configure ``params`` (``sane_open`` + options; no
         ``sane_start``, nothing moves). Raises DEVICE_BUSY while a session is
         open, DEVICE_GONE when the device cannot be opened, IO_ERROR when it
@@ -147,7 +148,7 @@ class SaneScanner(Scanner):
         if link is not None:
             try:
                 await asyncio.get_running_loop().run_in_executor(None, link.stop)
-            except Exception:  # noqa: BLE001 - shutdown never raises
+            except Exception:
                 log.exception("stopping the worker of %s", self.info.name)
         self._executor.shutdown(wait=False)
 
@@ -218,7 +219,7 @@ class SaneScanner(Scanner):
         self._capabilities = None
         try:
             await asyncio.get_running_loop().run_in_executor(self._executor, link.stop)
-        except Exception:  # noqa: BLE001 - link.stop kills a worker that will not exit
+        except Exception:
             log.exception("stopping the worker of %s", self.info.name)
 
     async def _resynchronise(self, link: WorkerLink) -> None:
@@ -236,7 +237,9 @@ class SaneScanner(Scanner):
             self._forget(link)
             raise ScannerError(Condition.IO_ERROR, f"{self.info.name}: {exc}") from None
 
-    async def _exchange(self, link: WorkerLink, call: Callable[..., Any], *args: Any, timeout: float | None = None) -> Any:
+    async def _exchange(
+        self, link: WorkerLink, call: Callable[..., Any], *args: Any, timeout: float | None = None
+    ) -> Any:
         """Run the blocking ``call(*args)`` on the pipe thread, under the watchdog.
 
         Raises UNRESPONSIVE (the worker was silent for the timeout and was
@@ -341,7 +344,7 @@ class SaneSession(ScanSession):
             self._failure = exc
         return exc
 
-    async def next_page(self) -> "SanePage | None":
+    async def next_page(self) -> SanePage | None:
         """Scan the next side (``sane_start`` + reading it in the worker) and return
         it, or None when the feeder is empty or the flatbed page was given.
         Unread chunks of the previous page are dropped. Raises
@@ -367,7 +370,7 @@ class SaneSession(ScanSession):
         self._page = SanePage(self, reply[1], reply[2])
         return self._page
 
-    async def _read_chunk(self, page: "SanePage") -> bytes:
+    async def _read_chunk(self, page: SanePage) -> bytes:
         scanner = self._scanner
         self._check()
         if page is not self._page:
@@ -390,7 +393,7 @@ class SaneSession(ScanSession):
         self._cancelled = True
         try:
             self._scanner._interrupt(self._link)
-        except Exception:  # noqa: BLE001 - cancel never raises
+        except Exception:
             log.exception("cancelling on %s", self._scanner.info.name)
 
     async def close(self) -> None:
@@ -411,7 +414,7 @@ class SaneSession(ScanSession):
                     await scanner._exchange(link, link.receive_reply)
         except ScannerError as exc:
             log.warning("%s: closing the session: %s", scanner.info.name, exc.message)
-        except Exception:  # noqa: BLE001 - close never raises
+        except Exception:
             log.exception("%s: closing the session", scanner.info.name)
         finally:
             self._page = None

@@ -24,6 +24,7 @@ returns SANE_STATUS_CANCELLED and ``snap`` raises "Operation was canceled".
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import queue
@@ -31,10 +32,11 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from drivers.base import Condition, PageInfo, ScanParameters, ScannerError, Source
+from drivers.base import Condition, PageInfo, ScannerError, ScanParameters, Source
 from drivers.sane import options, protocol
 from drivers.sane.errors import error_from_sane
 
@@ -66,8 +68,8 @@ def run(
     if sane_config_dir is not None:
         os.environ["SANE_CONFIG_DIR"] = sane_config_dir
     _preload_unwinder()
-    import _sane  # noqa: PLC0415 - libsane is loaded here and nowhere else
-    import sane  # noqa: PLC0415
+    import _sane
+    import sane
 
     try:
         version = sane.init()
@@ -120,10 +122,8 @@ def _leave(sane_exit: Callable[[], None]) -> None:
     except Exception:  # noqa: BLE001 - leaving anyway
         pass
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
             stream.flush()
-        except (OSError, ValueError, AttributeError):
-            pass
     os._exit(0)
 
 
@@ -285,10 +285,8 @@ class _Worker:
 
     def _cancel(self) -> None:
         if self._handle is not None:
-            try:
+            with contextlib.suppress(self._error):
                 self._handle.cancel()
-            except self._error:
-                pass
         if self._job is not None:
             self._job.done = True
         self.cancel_requested.clear()
@@ -357,7 +355,7 @@ class _Worker:
         if desc is None:
             return params.resolution
         try:
-            return int(round(float(self._handle.get_option(desc.index))))
+            return round(float(self._handle.get_option(desc.index)))
         except (self._error, TypeError, ValueError):
             return params.resolution
 

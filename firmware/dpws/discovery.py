@@ -45,8 +45,8 @@ import struct
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
 from urllib.parse import unquote, urlsplit
 
 from firmware.wire import faults
@@ -411,9 +411,8 @@ def match_probe(probe_element: Element | None, prefixes: dict[str, str], device:
     if probe_element is None or probe_element.tag != tag("Probe"):
         return False
     types_el = find(probe_element, tag("Types"))
-    if types_el is not None:
-        if not set(parse_qname_list(types_el.text, prefixes)) <= set(device.types):
-            return False
+    if types_el is not None and not set(parse_qname_list(types_el.text, prefixes)) <= set(device.types):
+        return False
     scopes_el = find(probe_element, tag("Scopes"))
     if scopes_el is not None:
         wanted = (scopes_el.text or "").split()
@@ -512,7 +511,7 @@ def _try_setsockopt(sock: socket.socket, level: int, option: int, value: bytes) 
 
 
 class _Receiver(asyncio.DatagramProtocol):
-    def __init__(self, service: "DiscoveryService", link: "_Link") -> None:
+    def __init__(self, service: DiscoveryService, link: _Link) -> None:
         self.service = service
         self.link = link
 
@@ -526,7 +525,7 @@ class _Receiver(asyncio.DatagramProtocol):
 
 
 class _Sender(asyncio.DatagramProtocol):
-    def __init__(self, link: "_Link") -> None:
+    def __init__(self, link: _Link) -> None:
         self.link = link
 
     def error_received(self, exc: Exception) -> None:
@@ -561,7 +560,7 @@ class _Link:
         """The addresses as a comparable set: a change means a new Hello."""
         return frozenset((a.address, a.prefixlen) for a in self.addresses)
 
-    async def open(self, service: "DiscoveryService") -> None:
+    async def open(self, service: DiscoveryService) -> None:
         """Open both sockets; on any failure (or cancellation) nothing stays open."""
         loop = asyncio.get_running_loop()
         sockets = []
@@ -711,8 +710,9 @@ class DiscoveryService:
             return
         self.devices.remove(device)
         if self._running:
-            await asyncio.gather(*(self._send_bye(link, device) for link in self._links.values()),
-                                 return_exceptions=True)
+            await asyncio.gather(
+                *(self._send_bye(link, device) for link in self._links.values()), return_exceptions=True
+            )
 
     @property
     def links(self) -> list[tuple[str, int, tuple[str, ...]]]:
@@ -943,7 +943,7 @@ def _resolve_address(body: Element | None) -> str | None:
     """The wsa:Address of a ``wsd:Resolve`` body, or None."""
     if body is None or body.tag != tag("Resolve"):
         return None
-    epr = find(body, "{%s}EndpointReference" % ns.WSA)
+    epr = find(body, f"{{{ns.WSA}}}EndpointReference")
     if epr is None:
         return None
-    return text_of(find(epr, "{%s}Address" % ns.WSA))
+    return text_of(find(epr, f"{{{ns.WSA}}}Address"))

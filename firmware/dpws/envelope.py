@@ -16,7 +16,7 @@ A QName is a ``(namespace, local)`` tuple throughout.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from firmware.wire import namespaces as ns
 from firmware.wire.envelope import build_envelope

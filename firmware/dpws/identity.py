@@ -249,7 +249,7 @@ def _validate(data: dict, key: str) -> None:
         value = data[field]
         if not isinstance(value, str) or not value.startswith("urn:uuid:"):
             raise ValueError(f"{field} is not a urn:uuid")
-        uuid.UUID(value[len("urn:uuid:"):])
+        uuid.UUID(value[len("urn:uuid:") :])
     for field in ("metadata_version", "instance_id", "message_number_reserved"):
         value = data[field]
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= UNSIGNED_INT_MAX:

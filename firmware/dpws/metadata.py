@@ -18,8 +18,8 @@ import hashlib
 import json
 import re
 import socket
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 from firmware.wire import namespaces as ns
 from firmware.wire.xml import Element, element, find, find_all, qname, sub, text_of
@@ -125,7 +125,7 @@ class ThisModel:
         return el
 
     @classmethod
-    def from_xml(cls, el: Element) -> "ThisModel":
+    def from_xml(cls, el: Element) -> ThisModel:
         """Parse ``wsdp:ThisModel`` (the first Manufacturer and ModelName). Raises :class:`MetadataError`."""
         if el.tag != _wsdp("ThisModel"):
             raise MetadataError(f"expected wsdp:ThisModel, got {el.tag}")
@@ -162,7 +162,7 @@ class ThisDevice:
         return el
 
     @classmethod
-    def from_xml(cls, el: Element) -> "ThisDevice":
+    def from_xml(cls, el: Element) -> ThisDevice:
         """Parse ``wsdp:ThisDevice`` (the first FriendlyName). Raises :class:`MetadataError`."""
         if el.tag != _wsdp("ThisDevice"):
             raise MetadataError(f"expected wsdp:ThisDevice, got {el.tag}")
@@ -213,7 +213,7 @@ class Hosted:
         return el
 
     @classmethod
-    def from_xml(cls, el: Element, prefixes: dict[str, str]) -> "Hosted":
+    def from_xml(cls, el: Element, prefixes: dict[str, str]) -> Hosted:
         """Parse a ``wsdp:Host``/``wsdp:Hosted``; ``prefixes`` resolves the Types QNames.
 
         Raises :class:`MetadataError` when an EndpointReference or the ServiceId is missing.
@@ -251,7 +251,7 @@ class Relationship:
         return el
 
     @classmethod
-    def from_xml(cls, el: Element, prefixes: dict[str, str]) -> "Relationship":
+    def from_xml(cls, el: Element, prefixes: dict[str, str]) -> Relationship:
         """Parse a hosting ``wsdp:Relationship``. Raises :class:`MetadataError` for another Type."""
         if el.tag != _wsdp("Relationship") or el.get("Type") != RELATIONSHIP_HOST:
             raise MetadataError("expected wsdp:Relationship of the host type")
@@ -286,7 +286,7 @@ class Metadata:
         return root
 
     @classmethod
-    def from_xml(cls, el: Element, prefixes: dict[str, str]) -> "Metadata":
+    def from_xml(cls, el: Element, prefixes: dict[str, str]) -> Metadata:
         """Parse ``wsx:Metadata``; sections of other dialects are ignored. Raises :class:`MetadataError`."""
         if el.tag != _mex("Metadata"):
             raise MetadataError(f"expected wsx:Metadata, got {el.tag}")

@@ -36,7 +36,7 @@ class EventSource:
     subscriptions: SubscriptionManager
     scan_events: ScanEvents
 
-    def operations(self) -> dict[str, "Operation"]:
+    def operations(self) -> dict[str, Operation]:
         """Subscribe, Renew, GetStatus and Unsubscribe action URIs -> handlers, to merge into
         the scan service's operations for the same HTTP path."""
         return self.subscriptions.operations()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
@@ -113,7 +113,7 @@ class Outbox:
         """Wait up to ``timeout`` seconds for the queue to empty; True if it did."""
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
 

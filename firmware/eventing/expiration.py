@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from . import faults
@@ -82,9 +82,14 @@ def parse_datetime(text: str) -> datetime:
     fraction = (match["fraction"] or "")[:6].ljust(6, "0")
     try:
         value = datetime(
-            int(match["year"]), int(match["month"]), int(match["day"]),
-            int(match["hour"]), int(match["minute"]), int(match["second"]), int(fraction),
-            tzinfo=timezone.utc,
+            int(match["year"]),
+            int(match["month"]),
+            int(match["day"]),
+            int(match["hour"]),
+            int(match["minute"]),
+            int(match["second"]),
+            int(fraction),
+            tzinfo=UTC,
         )
         tz = match["tz"]
         if tz and tz != "Z":
@@ -102,7 +107,7 @@ def format_datetime(value: datetime) -> str:
     """
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r}")
-    utc = value.astimezone(timezone.utc)
+    utc = value.astimezone(UTC)
     text = utc.strftime("%Y-%m-%dT%H:%M:%S")
     millis = utc.microsecond // 1000
     return text + (f".{millis:03d}" if millis else "") + "Z"
@@ -126,7 +131,7 @@ class Expiration:
         return self.duration is not None
 
     @classmethod
-    def parse(cls, text: str) -> "Expiration":
+    def parse(cls, text: str) -> Expiration:
         """Parse ``wse:Expires`` text: an xs:duration when it starts with ``P`` or ``-P``,
         else an xs:dateTime. Raises ``wse:InvalidMessage``."""
         stripped = text.strip()

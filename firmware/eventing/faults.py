@@ -50,7 +50,10 @@ def filtering_requested_unavailable(dialect: str, supported: str) -> SoapFault:
 def filter_action_not_supported() -> SoapFault:
     """wsdp:FilterActionNotSupported (Sender, DPWS R3020): no action in the filter is one this service emits."""
     return SoapFault(
-        SENDER, (ns.WSDP, "FilterActionNotSupported"), "No notifications match the supplied filter.", action=ns.WSDP + "/Fault"
+        SENDER,
+        (ns.WSDP, "FilterActionNotSupported"),
+        "No notifications match the supplied filter.",
+        action=ns.WSDP + "/Fault",
     )
 
 

@@ -32,9 +32,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Iterable
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from tornado.httpclient import AsyncHTTPClient
@@ -95,7 +95,7 @@ class Subscription:
 
 
 def _wall_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _check_address(epr: m.EndpointReference, what: str) -> str:
@@ -213,7 +213,10 @@ class SubscriptionManager:
         self._arm(subscription)
         log.info(
             "subscription %s for %s: %d event(s), %.0f s",
-            identifier, req.notify_to.address[:200], len(actions), granted,
+            identifier,
+            req.notify_to.address[:200],
+            len(actions),
+            granted,
         )
         response = m.SubscribeResponse(subscription.manager, self._expiration(granted, as_time))
         return Reply(m.SUBSCRIBE_RESPONSE, response.to_xml())
@@ -373,7 +376,9 @@ class SubscriptionManager:
             return
         end = m.SubscriptionEnd(subscription.manager, status, reason)
         envelope = build_envelope(
-            m.SUBSCRIPTION_END, end.to_xml(), to=subscription.end_to.address,
+            m.SUBSCRIPTION_END,
+            end.to_xml(),
+            to=subscription.end_to.address,
             extra_headers=subscription.end_to.header_blocks(),
         )
         self._spawn(self._send_end(subscription, serialize(envelope)))

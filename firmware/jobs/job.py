@@ -16,18 +16,20 @@ Every change of a JobStatus child calls the registered listeners with the job
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ..scan.model import (
     DocumentParameters,
     Documents,
     ImageInformation,
-    Job as JobElement,
     JobEndState,
     JobStatus,
     JobSummary,
     ScanTicket,
+)
+from ..scan.model import (
+    Job as JobElement,
 )
 
 PENDING = "Pending"
@@ -44,7 +46,7 @@ class JobEnded(Exception):
 
 def utc_now() -> dt.datetime:
     """The current time, UTC, to the millisecond (for JobCreatedTime and friends)."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
@@ -69,7 +71,7 @@ class Job:
     scans_completed: int = 0
     completed_time: dt.datetime | None = None
     document_names: list[str] = field(default_factory=list)
-    listeners: list[Callable[["Job"], None]] = field(default_factory=list)
+    listeners: list[Callable[[Job], None]] = field(default_factory=list)
 
     # --- queries ---------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import secrets
-from typing import Callable
+from collections.abc import Callable
 
 from ..scan.model import DocumentParameters, ImageInformation, ScanTicket
 from .ids import JobIdAllocator

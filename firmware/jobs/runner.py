@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
-from drivers.base import Condition, Page, PageInfo, ScanParameters, Scanner, ScannerError, ScanSession
+from drivers.base import Condition, Page, PageInfo, Scanner, ScannerError, ScanParameters, ScanSession
 
 log = logging.getLogger(__name__)
 
@@ -172,4 +172,3 @@ class ScanRunner:
                 pass
         if self._session is not None:
             await self._session.close()
-

@@ -17,11 +17,11 @@ from .model import (
     JobDescription,
     MediaSide,
     Resolution,
-    ScanRegion,
+    Scaling,
     ScannerConfiguration,
     ScannerDescription,
+    ScanRegion,
     ScanTicket,
-    Scaling,
     Size,
     SourceSettings,
 )

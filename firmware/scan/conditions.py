@@ -8,8 +8,8 @@ after a fault: it maps ScannerStateReasons MediaJam/MultipleFeedError to
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from drivers.base import Condition, Source
 

@@ -28,9 +28,11 @@ extra (the "1" copy) for png, dib and tiff.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from PIL import Image
+
+from drivers.base import PageInfo
 
 
 def _decoder_takes_buffers() -> bool:
@@ -45,7 +47,6 @@ def _decoder_takes_buffers() -> bool:
 
 _DECODER_TAKES_BUFFERS = _decoder_takes_buffers()
 
-from drivers.base import PageInfo
 
 SUPPORTED_FORMATS: tuple[str, ...] = ("png", "jfif", "exif", "tiff-single-uncompressed", "dib")
 """WS-Scan FormatValue names this module writes, in our preference order (REFERENCE.md §4.7): the

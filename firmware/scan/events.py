@@ -24,7 +24,7 @@ from __future__ import annotations
 import collections
 import functools
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from ..jobs.job import Job
 from ..wire import namespaces as ns
@@ -44,7 +44,7 @@ from .status import ScannerStatusTracker
 EVENT_ACTIONS: tuple[str, ...] = tuple(event.ACTION for event in EVENTS)
 """The wsa:Action of every event this service sends."""
 
-SUBSCRIBABLE_ACTIONS: tuple[str, ...] = EVENT_ACTIONS + (ns.scan_action("ScanAvailableEvent"),)
+SUBSCRIBABLE_ACTIONS: tuple[str, ...] = (*EVENT_ACTIONS, ns.scan_action("ScanAvailableEvent"))
 """Actions a Subscribe filter may name without a wsdp:FilterActionNotSupported fault: the events
 sent, plus ScanAvailableEvent, which the scanner service port type declares ([XSD] WSDL) and
 Windows lists in its filters even though this service does not send it yet (no scan-to-PC)."""
@@ -61,7 +61,7 @@ def _never_raises(listener):
     def guarded(*args, **kwargs):
         try:
             listener(*args, **kwargs)
-        except Exception:  # noqa: BLE001 - an event problem must not break a job transition
+        except Exception:
             log.exception("scan event listener %s failed", listener.__name__)
 
     return guarded

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
-from typing import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
 
 QUEUE_CHUNKS = 8
 CHUNK_BYTES = 256 * 1024
@@ -76,7 +77,5 @@ async def threaded_chunks(
         stopped.set()
         slots.release()
         if not future.done():
-            try:
+            with contextlib.suppress(_Stopped):
                 await future
-            except _Stopped:
-                pass

@@ -13,8 +13,8 @@ import concurrent.futures
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from drivers.base import Capabilities, Condition, Scanner, ScannerError, ScannerInfo
 
@@ -168,7 +168,7 @@ class ScanService:
             for listener in list(self.elements_listeners):
                 try:
                     listener(change)
-                except Exception:  # noqa: BLE001 - an event listener must not stop a reload
+                except Exception:
                     log.exception("elements change listener failed")
         return change
 
@@ -204,7 +204,8 @@ class ScanService:
         corrected = None
         if resolved.adjusted:
             corrected = dataclasses.replace(
-                req.ticket, document_parameters=dataclasses.replace(resolved.final, override=frozenset(), used_default=frozenset())
+                req.ticket,
+                document_parameters=dataclasses.replace(resolved.final, override=frozenset(), used_default=frozenset()),
             )
         response = ValidateScanTicketResponse(
             valid=not resolved.adjusted, image_information=resolved.image_information, valid_scan_ticket=corrected
@@ -249,8 +250,12 @@ class ScanService:
             del self._runs[old]
         self.status.set_job_active(True)
         log.info(
-            "job %d created: %s %s %d dpi %s", job.job_id, resolved.params.source.value,
-            resolved.params.mode.value, resolved.params.resolution, resolved.format,
+            "job %d created: %s %s %d dpi %s",
+            job.job_id,
+            resolved.params.source.value,
+            resolved.params.mode.value,
+            resolved.params.resolution,
+            resolved.format,
         )
         try:
             await runner.start()
@@ -327,7 +332,12 @@ class ScanService:
 
         def produce(write):
             return encode.encode_page(
-                resolved.format, info, page.data, write, quality=resolved.quality, bilevel=resolved.bilevel
+                resolved.format,
+                info,
+                page.data,  # noqa: F821 - ``del page`` below runs after the encoder's last write
+                write,
+                quality=resolved.quality,
+                bilevel=resolved.bilevel,
             )
 
         first = True
@@ -456,8 +466,12 @@ class ScanService:
             return
         job = run.job
         log.info(
-            "job %d %s %s: %d image(s) in %.1f s", job.job_id, job.state, ",".join(job.reasons),
-            job.scans_completed, time.monotonic() - run.started,
+            "job %d %s %s: %d image(s) in %.1f s",
+            job.job_id,
+            job.state,
+            ",".join(job.reasons),
+            job.scans_completed,
+            time.monotonic() - run.started,
         )
         self.status.set_job_active(False)
         closing = run.runner.cancel() if cancel or job.state != COMPLETED else run.runner.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import itertools
-from typing import Callable
+from collections.abc import Callable
 
 from ..jobs.job import utc_now
 from .conditions import PREPARING_CONDITIONS, STATE_REASON_OF_CONDITION
@@ -30,7 +30,7 @@ class ScannerStatusTracker:
         self._history: collections.deque[DeviceCondition] = collections.deque(maxlen=HISTORY_SIZE)
         self._job_active = False
         self._attention = False
-        self.listeners: list[Callable[["ScannerStatusTracker"], None]] = []
+        self.listeners: list[Callable[[ScannerStatusTracker], None]] = []
 
     @property
     def state(self) -> str:

@@ -29,9 +29,9 @@ from .model import (
     ImageInformation,
     MediaSide,
     Resolution,
+    Scaling,
     ScanRegion,
     ScanTicket,
-    Scaling,
     Size,
 )
 from .units import pixels, thousandths_to_mm
@@ -171,9 +171,7 @@ def resolve_ticket(
         number_of_lines=pixels(br_y - tl_y, dpi),
         bytes_per_line=bytes_per_line(fmt, width_px, channels, bilevel),
     )
-    side = MediaSide(
-        scan_region=region, color_processing=capmap.COLOR_ENTRY[mode], resolution=Resolution(dpi, dpi)
-    )
+    side = MediaSide(scan_region=region, color_processing=capmap.COLOR_ENTRY[mode], resolution=Resolution(dpi, dpi))
     duplex = source is Source.ADF_DUPLEX
     final = DocumentParameters(
         format=fmt,

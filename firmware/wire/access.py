@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from typing import Iterable
+from collections.abc import Iterable
 
 import tornado.web
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import AsyncIterator, Awaitable, Callable, Union
 
 import tornado.iostream
 import tornado.web
@@ -39,6 +39,7 @@ trace.setLevel(logging.INFO)  # off until set_soap_tracing(True), whatever the l
 def set_soap_tracing(enabled: bool) -> None:
     """Log every SOAP message in and out (logger ``firmware.trace``, DEBUG records) or stop."""
     trace.setLevel(logging.DEBUG if enabled else logging.INFO)
+
 
 MAX_REQUEST_BYTES = 65536
 """Largest accepted request body in bytes. DPWS caps envelopes at 32,767 bytes
@@ -81,7 +82,7 @@ class EnvelopeReply:
     envelope: Element | None
 
 
-Operation = Callable[[Request], Awaitable[Union[Reply, StreamedReply, EnvelopeReply]]]
+Operation = Callable[[Request], Awaitable[Reply | StreamedReply | EnvelopeReply]]
 
 
 @tornado.web.stream_request_body
@@ -142,7 +143,7 @@ class SoapHandler(tornado.web.RequestHandler):
             log.info("fault %s to %s", fault.subcode[1], request.action if request else "unparsed request")
             self._send_fault(fault, relates_to=request.message_id if request else None)
             return
-        except Exception:  # noqa: BLE001 - the wire must never carry a stack trace
+        except Exception:
             log.exception("operation %s failed", request.action if request else "?")
             self._send_fault(faults.server_error_internal_error(), relates_to=request.message_id if request else None)
             return
@@ -198,5 +199,5 @@ async def _aclose(iterator: AsyncIterator[bytes]) -> None:
     if aclose is not None:
         try:
             await aclose()
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.debug("closing the image stream failed", exc_info=True)

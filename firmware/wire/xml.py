@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import xml.etree.ElementTree as ET
-from typing import Iterator
+from collections.abc import Iterator
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
@@ -30,12 +30,12 @@ class XmlError(ValueError):
 
 def qname(namespace: str, local: str) -> str:
     """Return the Clark-notation tag ``{namespace}local``."""
-    return "{%s}%s" % (namespace, local)
+    return f"{{{namespace}}}{local}"
 
 
 def scan(local: str) -> str:
     """Return the Clark tag of a WS-Scan (2006/08) element, e.g. ``scan("JobId")``."""
-    return "{%s}%s" % (ns.SCAN, local)
+    return f"{{{ns.SCAN}}}{local}"
 
 
 def local_name(tag: str) -> str:

@@ -21,8 +21,8 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 INSIDE_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "SYSTEMD_COLORS": "0", "SYSTEMD_PAGER": ""}
 """The environment of commands run inside (not the test's own)."""
@@ -53,7 +53,12 @@ class Container:
         ``subprocess.CalledProcessError`` for a non-zero exit when ``check``."""
         return subprocess.run(
             ["nsenter", "-t", str(self.init_pid), "-a", "--", *argv],
-            env=INSIDE_ENV, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, check=check,
+            env=INSIDE_ENV,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=check,
         )
 
     def netns_argv(self, *argv: str) -> list[str]:
@@ -194,8 +199,16 @@ def booted(root: Path, log: Path, *, machine: str, boot_timeout: float = 90.0) -
     and when container processes survive the stop.
     """
     command = [
-        "systemd-nspawn", "--quiet", "--boot", "--private-network", "--register=no", "--keep-unit",
-        "--link-journal=no", "--console=read-only", f"--machine={machine}", f"--directory={root}",
+        "systemd-nspawn",
+        "--quiet",
+        "--boot",
+        "--private-network",
+        "--register=no",
+        "--keep-unit",
+        "--link-journal=no",
+        "--console=read-only",
+        f"--machine={machine}",
+        f"--directory={root}",
     ]
     with open(log, "wb") as out:
         nspawn = subprocess.Popen(

@@ -104,7 +104,12 @@ def apt_mirror(etc_apt: Path = Path("/etc/apt")) -> str | None:
     for path in one_line:
         for line in _read(path).splitlines():
             words = re.sub(r"\[[^]]*\]", " ", line.split("#", 1)[0]).split()
-            if len(words) >= 3 and words[0] == "deb" and words[2] == SUITE and words[1].startswith(("http://", "https://")):
+            if (
+                len(words) >= 3
+                and words[0] == "deb"
+                and words[2] == SUITE
+                and words[1].startswith(("http://", "https://"))
+            ):
                 return words[1]
     return None
 
@@ -121,7 +126,7 @@ def _deb822_stanzas(text: str) -> list[dict[str, str]]:
     stanzas: list[dict[str, str]] = []
     current: dict[str, str] = {}
     last = None
-    for line in text.splitlines() + [""]:
+    for line in [*text.splitlines(), ""]:
         if line.startswith("#"):
             continue
         if not line.strip():
@@ -243,8 +248,17 @@ def install_project(root: Path, repo: Path) -> None:
         shutil.copytree(repo / name, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     _run_in_tree(
         root,
-        "python3", "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-        "--break-system-packages", "--root-user-action=ignore", "--no-cache-dir", "--disable-pip-version-check",
+        "python3",
+        "-m",
+        "pip",
+        "install",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-index",
+        "--break-system-packages",
+        "--root-user-action=ignore",
+        "--no-cache-dir",
+        "--disable-pip-version-check",
         "/" + str(SOURCE_IN_ROOT),
     )
     script = root / "usr/local/bin/wsd-scan-server"
@@ -277,8 +291,16 @@ def _run_in_tree(root: Path, *argv: str, timeout: float = 300.0) -> str:
 
     Raises :class:`RootfsError` when it fails or times out."""
     command = [
-        "systemd-nspawn", "--quiet", "--register=no", "--keep-unit", "--private-network", "--link-journal=no",
-        "--pipe", f"--directory={root}", "--", *argv,
+        "systemd-nspawn",
+        "--quiet",
+        "--register=no",
+        "--keep-unit",
+        "--private-network",
+        "--link-journal=no",
+        "--pipe",
+        f"--directory={root}",
+        "--",
+        *argv,
     ]
     try:
         result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)

@@ -147,11 +147,11 @@ def test_post_build_installs_the_example_configuration(tmp_path: Path) -> None:
     """The repository's config.example.toml becomes /etc/wsd-scan-server/config.toml (0644)."""
     repo, target = tmp_path / "repo", tmp_path / "target"
     repo.mkdir()
-    (repo / "config.example.toml").write_text('[server]\nport = 5358\n')
+    (repo / "config.example.toml").write_text("[server]\nport = 5358\n")
     result = run_post_build(repo, target)
     assert (result.returncode, result.stderr) == (0, "")
     installed = target / "etc/wsd-scan-server/config.toml"
-    assert installed.read_text() == '[server]\nport = 5358\n'
+    assert installed.read_text() == "[server]\nport = 5358\n"
     assert installed.stat().st_mode & 0o777 == 0o644
 
 

@@ -60,8 +60,11 @@ def _why_not() -> str | None:
     if os.geteuid() != 0:
         return "needs root (debootstrap, systemd-nspawn, nsenter)"
     tools = {
-        "debootstrap": "debootstrap", "systemd-nspawn": "systemd-container", "nsenter": "util-linux",
-        "systemctl": "systemd", "scanimage": "sane-utils",
+        "debootstrap": "debootstrap",
+        "systemd-nspawn": "systemd-container",
+        "nsenter": "util-linux",
+        "systemctl": "systemd",
+        "scanimage": "sane-utils",
     }
     for tool, package in tools.items():
         if shutil.which(tool) is None:
@@ -112,8 +115,9 @@ def _boot_report(box: Container) -> BootReport:
     failed = box.run("systemctl", "--failed", "--plain", "--no-legend", "--no-pager").stdout.split("\n")
     unit = box.unit(UNIT, "ActiveState", "SubState", "NRestarts", "Result", "MainPID", "DropInPaths", "FragmentPath")
     host_pid = box.host_pid(int(unit["MainPID"])) if unit.get("MainPID", "0") != "0" else None
-    return BootReport(state, [line for line in failed if line.strip()], unit,
-                      _process_status(host_pid) if host_pid else {})
+    return BootReport(
+        state, [line for line in failed if line.strip()], unit, _process_status(host_pid) if host_pid else {}
+    )
 
 
 def _scan_urls(lines: list[str]) -> dict[str, str]:
@@ -149,7 +153,9 @@ def appliance(tmp_path_factory):
         rootfs.remove_rootfs(root)
 
 
-def _scan(appliance: Appliance, client: Path, out: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+def _scan(
+    appliance: Appliance, client: Path, out: Path, *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess:
     """`scanimage` through sane-airscan, run on the host in the container's network namespace."""
     env = {**os.environ, "SANE_CONFIG_DIR": str(client)}
     argv = appliance.box.netns_argv("scanimage", "-d", DEVICE, *args, "-o", str(out))
@@ -197,7 +203,11 @@ def test_system_reaches_running_with_no_failed_unit(appliance):
 def test_service_is_active_with_zero_restarts_sandboxed_as_shipped(appliance):
     unit = appliance.boot.unit
     assert (unit["ActiveState"], unit["SubState"], unit["NRestarts"], unit["Result"]) == (
-        "active", "running", "0", "success"), appliance.why()
+        "active",
+        "running",
+        "0",
+        "success",
+    ), appliance.why()
     # The unit as shipped: the repository's file, no drop-in changing it.
     fragment = appliance.root / unit["FragmentPath"].lstrip("/")
     assert fragment.read_text() == SERVICE.read_text()
@@ -226,9 +236,30 @@ def test_scan_inside_the_container_equals_a_direct_scan(appliance, tmp_path):
     direct_dir = write_sane_dir(tmp_path / "direct")
     direct_out = tmp_path / "direct.pnm"
     direct = subprocess.run(
-        ["scanimage", "-d", "test:0", "-l", "0", "-t", "0", "-x", "200", "-y", "200", "--mode", "Color",
-         "--resolution", "150", "--format=pnm", "-o", str(direct_out)],
-        env={**os.environ, "SANE_CONFIG_DIR": str(direct_dir)}, capture_output=True, text=True, timeout=120,
+        [
+            "scanimage",
+            "-d",
+            "test:0",
+            "-l",
+            "0",
+            "-t",
+            "0",
+            "-x",
+            "200",
+            "-y",
+            "200",
+            "--mode",
+            "Color",
+            "--resolution",
+            "150",
+            "--format=pnm",
+            "-o",
+            str(direct_out),
+        ],
+        env={**os.environ, "SANE_CONFIG_DIR": str(direct_dir)},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert direct.returncode == 0, direct.stderr
     expected = Image.open(direct_out)
@@ -249,13 +280,31 @@ def test_hung_worker_is_replaced_without_a_service_restart(appliance, tmp_path):
 
     env = {**os.environ, "SANE_CONFIG_DIR": str(client)}
     slow = subprocess.Popen(
-        box.netns_argv("scanimage", "-d", DEVICE, "--mode", "Color", "--resolution", "300", "--format=pnm",
-                       "-o", str(tmp_path / "hung.pnm")),
-        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        box.netns_argv(
+            "scanimage",
+            "-d",
+            DEVICE,
+            "--mode",
+            "Color",
+            "--resolution",
+            "300",
+            "--format=pnm",
+            "-o",
+            str(tmp_path / "hung.pnm"),
+        ),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
-        _wait(appliance, lambda: any(re.search(r"job \d+ created", line) for line in box.journal(UNIT)[mark:]),
-              30, "the slow scan's job was not created")
+        _wait(
+            appliance,
+            lambda: any(re.search(r"job \d+ created", line) for line in box.journal(UNIT)[mark:]),
+            30,
+            "the slow scan's job was not created",
+        )
         os.kill(hung, signal.SIGSTOP)  # the worker hangs in the middle of the page
         started = time.monotonic()
         _, stderr = slow.communicate(timeout=60)
@@ -271,7 +320,10 @@ def test_hung_worker_is_replaced_without_a_service_restart(appliance, tmp_path):
     _wait(appliance, lambda: not os.path.exists(f"/proc/{hung}"), 10, f"hung worker (host PID {hung}) still exists")
     after = box.unit(UNIT, "MainPID", "NRestarts", "ActiveState")
     assert (after["MainPID"], after["NRestarts"], after["ActiveState"]) == (
-        before["MainPID"], before["NRestarts"], "active"), appliance.why()
+        before["MainPID"],
+        before["NRestarts"],
+        "active",
+    ), appliance.why()
 
     _quick_scan_ok(appliance, client, tmp_path / "next.pnm")
     replaced = _worker_pids(box.journal(UNIT), "test:1")
@@ -286,13 +338,21 @@ def test_systemctl_reload_applies_the_configuration_without_a_restart(appliance,
     config.write_text('friendly_name = "Reloaded scanner"\n' + CONFIG_TOML)
     reloaded = box.run("systemctl", "reload", UNIT, timeout=60)
     assert reloaded.returncode == 0, f"{reloaded.stdout}{reloaded.stderr}\n{appliance.why()}"
-    _wait(appliance, lambda: any("configuration reloaded" in line for line in box.journal(UNIT)[mark:]),
-          30, "no 'configuration reloaded' in the journal")
+    _wait(
+        appliance,
+        lambda: any("configuration reloaded" in line for line in box.journal(UNIT)[mark:]),
+        30,
+        "no 'configuration reloaded' in the journal",
+    )
     lines = box.journal(UNIT)[mark:]
     assert sum("scanner elements changed" in line for line in lines) == 2, appliance.why()  # both names changed
     after = box.unit(UNIT, "MainPID", "NRestarts", "ActiveState", "SubState")
     assert (after["MainPID"], after["NRestarts"], after["ActiveState"], after["SubState"]) == (
-        before["MainPID"], before["NRestarts"], "active", "running"), appliance.why()
+        before["MainPID"],
+        before["NRestarts"],
+        "active",
+        "running",
+    ), appliance.why()
     _quick_scan_ok(appliance, _client(appliance, tmp_path, "test:0"), tmp_path / "after-reload.pnm")
 
 
@@ -309,9 +369,13 @@ def test_killed_service_is_restarted_by_systemd_and_scans_again(appliance, tmp_p
     os.kill(main, signal.SIGKILL)
     restarted = _wait(
         appliance,
-        lambda: (props := box.unit(UNIT, "MainPID", "NRestarts", "ActiveState", "SubState"))["ActiveState"] == "active"
-        and props["MainPID"] not in ("0", before["MainPID"]) and props,
-        40, "the killed service did not come back active",  # RestartSec=5, then start-up
+        lambda: (
+            (props := box.unit(UNIT, "MainPID", "NRestarts", "ActiveState", "SubState"))["ActiveState"] == "active"
+            and props["MainPID"] not in ("0", before["MainPID"])
+            and props
+        ),
+        40,
+        "the killed service did not come back active",  # RestartSec=5, then start-up
     )
     assert int(restarted["NRestarts"]) == int(before["NRestarts"]) + 1, appliance.why()
     assert restarted["SubState"] == "running"

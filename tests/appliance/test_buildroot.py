@@ -121,9 +121,7 @@ def test_every_requested_symbol_survives(name: str, configured: dict[str, tuple[
     requested = read_config(BUILDROOT_EXTERNAL / "configs" / name)
     resulting = read_config(output / ".config")
     lost = {
-        symbol: (value, resulting.get(symbol))
-        for symbol, value in requested.items()
-        if resulting.get(symbol) != value
+        symbol: (value, resulting.get(symbol)) for symbol, value in requested.items() if resulting.get(symbol) != value
     }
     assert lost == {}
 
@@ -133,7 +131,7 @@ def test_appliance_essentials_are_enabled(name: str, configured: dict[str, tuple
     """systemd with networkd/timesyncd, Python and the service's libraries, libusb, sane-backends."""
     output, _ = configured[name]
     resulting = read_config(output / ".config")
-    assert {symbol: resulting.get(symbol) for symbol in ESSENTIAL} == {symbol: "y" for symbol in ESSENTIAL}
+    assert {symbol: resulting.get(symbol) for symbol in ESSENTIAL} == dict.fromkeys(ESSENTIAL, "y")
 
 
 @pytest.mark.parametrize("name", DEFCONFIGS)
@@ -149,9 +147,7 @@ def test_savedefconfig_reproduces_the_committed_file(
 
 
 @pytest.mark.parametrize("name", DEFCONFIGS)
-def test_show_info_evaluates_every_package(
-    name: str, buildroot: Path, configured: dict[str, tuple[Path, str]]
-) -> None:
+def test_show_info_evaluates_every_package(name: str, buildroot: Path, configured: dict[str, tuple[Path, str]]) -> None:
     """`make show-info` succeeds and lists our packages with their dependencies."""
     output, _ = configured[name]
     done = make(buildroot, output, "show-info")
@@ -211,8 +207,14 @@ def test_local_package_copies_the_repository_without_tests(
         pytest.skip(f"Buildroot's host dependency check: {missing[0].strip()}")
     assert done.returncode == 0, done.stdout + done.stderr
     (source,) = (output / "build").glob("wsd-scan-server-*")
-    for present in ("pyproject.toml", "firmware", "drivers", "systemd/wsd-scan-server.service",
-                    "systemd/wsd-scan-server.sysusers", "systemd/60-wsd-scan-server.rules"):
+    for present in (
+        "pyproject.toml",
+        "firmware",
+        "drivers",
+        "systemd/wsd-scan-server.service",
+        "systemd/wsd-scan-server.sysusers",
+        "systemd/60-wsd-scan-server.rules",
+    ):
         assert (source / present).exists(), present
     for absent in ("buildroot", "tests", ".git"):
         assert not (source / absent).exists(), absent

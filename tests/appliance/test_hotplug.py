@@ -21,14 +21,14 @@ from pathlib import Path
 
 import pytest
 
+from drivers.base import ScannerInfo
+from drivers.fake import FakeScanner
 from firmware.app import build_app
 from firmware.config import Config, ScannerOverrides
 from firmware.dpws.discovery import DiscoveryService
 from firmware.hotplug import Hotplug, libusb_address, usb_snapshot
 from firmware.scan import model
 from firmware.wire import namespaces as ns
-from drivers.base import ScannerInfo
-from drivers.fake import FakeScanner
 from tests.sane_env import write_sane_dir
 from tests.servers import free_port, wait_for
 from tests.soap import SoapClient
@@ -91,8 +91,14 @@ def hotplug_service(tmp_path: Path, sane: Path | None, discovery_factory=None, h
         if discovery_factory is not None:
             discovery = discovery_factory(cfg)
             loop.run(discovery.start())
-        hotplug = Hotplug(app, discovery, sane_config_dir=str(sane) if sane else None, poll_interval=0.1,
-                          settle_delay=0.0, **(hotplug_options or {}))
+        hotplug = Hotplug(
+            app,
+            discovery,
+            sane_config_dir=str(sane) if sane else None,
+            poll_interval=0.1,
+            settle_delay=0.0,
+            **(hotplug_options or {}),
+        )
         loop.run(hotplug.start())
         yield app, hotplug, loop, f"http://127.0.0.1:{cfg.http_port}"
     finally:
@@ -111,7 +117,7 @@ def fake_sane(listed: list[ScannerInfo]) -> dict:
     async def list_scanners():
         return list(listed)
 
-    return dict(list_scanners=list_scanners, make_scanner=lambda info: FakeScanner(info))
+    return {"list_scanners": list_scanners, "make_scanner": lambda info: FakeScanner(info)}
 
 
 def scanner_elements(url: str):
@@ -132,7 +138,7 @@ def test_usb_snapshot_and_libusb_names(bus):
 def test_plugged_scanner_is_served_within_seconds_and_unplugged_one_withdrawn(tmp_path, bus):
     sane = write_sane_dir(tmp_path / "sane", number_of_devices=1)
     overrides = {"test:1": ScannerOverrides(sane_options=SLOW_SANE_OPTIONS)}
-    with hotplug_service(tmp_path, sane, scanners=overrides) as (app, hotplug, loop, base):
+    with hotplug_service(tmp_path, sane, scanners=overrides) as (app, _hotplug, _loop, base):
         assert [s.name for s in app.scanners] == ["test:0"]
         second_url = base + "/scanners/test-1"
         assert scanner_elements(second_url).status == 404
@@ -214,7 +220,7 @@ def test_a_scanner_plugged_again_into_the_same_socket_keeps_its_device_identity(
     first = ScannerInfo("genesys:libusb:001:005", "Canon", "LiDE 220", usb_id="04a9:190f", usb_port="1-1.2")
     listed = [first]
     bus.devices.add(SCANNER)
-    with hotplug_service(tmp_path, None, hotplug_options=fake_sane(listed)) as (app, hotplug, loop, base):
+    with hotplug_service(tmp_path, None, hotplug_options=fake_sane(listed)) as (app, hotplug, loop, _base):
         endpoint = app.find(first.name).device.identity.endpoint
         bus.devices.discard(SCANNER)
         listed.clear()
@@ -233,7 +239,7 @@ def test_a_scanner_plugged_again_into_the_same_socket_keeps_its_device_identity(
 def test_disabled_scanner_is_not_served_when_plugged(tmp_path, bus):
     sane = write_sane_dir(tmp_path / "sane", number_of_devices=1)
     overrides = {"test:1": ScannerOverrides(disabled=True)}
-    with hotplug_service(tmp_path, sane, scanners=overrides) as (app, hotplug, loop, base):
+    with hotplug_service(tmp_path, sane, scanners=overrides) as (app, hotplug, loop, _base):
         write_sane_dir(tmp_path / "sane", number_of_devices=2)
         changes = loop.run(hotplug.reconcile())
         assert not changes
@@ -281,12 +287,13 @@ def test_plug_sends_hello_and_unplug_sends_bye(tmp_path, bus, hotplug_lab):
     listener = UdpClient(lab, lab.cli_ns, pair.cli, socket.AF_INET, listen_group=True)
 
     def discovery(cfg):
-        return DiscoveryService([], cfg.http_port, interfaces_allow=[pair.dev], families=(socket.AF_INET,),
-                                app_max_delay=0.05)
+        return DiscoveryService(
+            [], cfg.http_port, interfaces_allow=[pair.dev], families=(socket.AF_INET,), app_max_delay=0.05
+        )
 
     def scenario():
         # the app, its discovery sockets and its event loop live in the device namespace
-        with hotplug_service(tmp_path, sane, discovery_factory=discovery) as (app, hotplug, loop, base):
+        with hotplug_service(tmp_path, sane, discovery_factory=discovery) as (app, _hotplug, _loop, _base):
             first = app.find("test:0").device.identity.endpoint
             time.sleep(0.5)
             write_sane_dir(tmp_path / "sane", number_of_devices=2)

@@ -106,9 +106,7 @@ def test_sane_scanner_goes_to_group_scanner(outcomes: str, request: pytest.Fixtu
 
 
 @pytest.mark.parametrize("device", [OTHER_VENDOR_SPECIFIC, UNSUPPORTED, PRINTER_ONLY, CAMERA])
-def test_other_devices_are_left_alone(
-    device: FakeUsbDevice, with_setfacl: dict[FakeUsbDevice, UdevOutcome]
-) -> None:
+def test_other_devices_are_left_alone(device: FakeUsbDevice, with_setfacl: dict[FakeUsbDevice, UdevOutcome]) -> None:
     """Vendor-specific devices outside SANE's list, unsupported models, printers, cameras: untouched.
 
     They keep what 50-udev-default.rules gives them (mode 0664, printers group lp)

@@ -100,7 +100,7 @@ def test_sysusers_creates_the_service_user_in_the_scanner_group(tmp_path: Path) 
 
     passwd = {line.split(":")[0]: line.split(":") for line in (root / "etc/passwd").read_text().splitlines()}
     groups = {line.split(":")[0]: line.split(":") for line in (root / "etc/group").read_text().splitlines()}
-    name, _, uid, gid, _gecos, home, shell = passwd["wsd-scan"]
+    _name, _, uid, gid, _gecos, home, shell = passwd["wsd-scan"]
     assert int(uid) < 1000  # a system user
     assert groups["wsd-scan"][2] == gid
     assert home == "/var/lib/wsd-scan-server"

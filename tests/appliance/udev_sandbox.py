@@ -91,9 +91,7 @@ def can_run() -> str | None:
     for tool in ("udevadm", "unshare", "mknod"):
         if shutil.which(tool) is None:
             return f"udev rule tests need {tool} (apt-get install udev util-linux coreutils)"
-    probe = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "true"], capture_output=True, text=True
-    )
+    probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"], capture_output=True, text=True)
     if probe.returncode != 0:
         return f"cannot create a mount namespace here: {probe.stderr.strip()}"
     return None
@@ -176,7 +174,7 @@ def run_udev(
         steps.append(
             f"{tools}/mknod -m 0600 {device.devnode} c {USB_DEVICE_MAJOR} {device.devnum - 1}\n"
             f"SYSTEMD_DEVICE_VERIFY_SYSFS=0 {tools}/udevadm test --action=add '{syspath}' "
-            f"> {out}/{device.sysname}.log 2>&1 || echo \"exit $?\" >> {out}/{device.sysname}.log\n"
+            f'> {out}/{device.sysname}.log 2>&1 || echo "exit $?" >> {out}/{device.sysname}.log\n'
             f"{tools}/stat -c '%G %a' {device.devnode} > {out}/{device.sysname}.stat\n"
             f"{tools}/cat '{syspath}/power/control' > {out}/{device.sysname}.power\n"
         )

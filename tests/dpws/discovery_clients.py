@@ -48,7 +48,9 @@ class PrivateSystemBus:
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
                 ["dbus-daemon", f"--config-file={self.config}", "--nofork", "--nopidfile"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
             )
         deadline = time.monotonic() + timeout
         while not self.socket.exists():
@@ -80,7 +82,6 @@ def airscan_discovery_dir(directory: Path, trace_dir: Path) -> Path:
     trace_dir.mkdir(parents=True, exist_ok=True)
     (directory / "dll.conf").write_text("airscan\n")
     (directory / "airscan.conf").write_text(
-        "[options]\ndiscovery = enable\nws-discovery = full\n\n"
-        f"[debug]\ntrace = {trace_dir}\n"
+        f"[options]\ndiscovery = enable\nws-discovery = full\n\n[debug]\ntrace = {trace_dir}\n"
     )
     return directory

@@ -50,7 +50,7 @@ def in_netns(name: str, function):
             finally:
                 os.close(fd)
             outcome["value"] = function()
-        except BaseException as exc:  # re-raised in the caller
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
             outcome["error"] = exc
 
     thread = threading.Thread(target=target)
@@ -90,8 +90,14 @@ class Lab:
         for name in (self.dev_ns, self.cli_ns):
             run("ip", "netns", "add", name)
             run(
-                "ip", "netns", "exec", name, "sysctl", "-qw",
-                "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0",
+                "ip",
+                "netns",
+                "exec",
+                name,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.all.accept_dad=0",
+                "net.ipv6.conf.default.accept_dad=0",
             )
             run("ip", "-n", name, "link", "set", "lo", "up")
 
@@ -103,8 +109,21 @@ class Lab:
     def add_pair(self, letter: str, ipv4_net: str | None, ipv6_net: str | None = None) -> VethPair:
         """Create veth ``w<letter><tag>d``/``...c``: device ``<net>.2``, client ``<net>.1`` (IPv4 /24, IPv6 /64)."""
         pair = VethPair(f"w{letter}{self.tag}d", f"w{letter}{self.tag}c")
-        run("ip", "link", "add", pair.dev, "netns", self.dev_ns, "type", "veth", "peer", "name", pair.cli,
-            "netns", self.cli_ns)
+        run(
+            "ip",
+            "link",
+            "add",
+            pair.dev,
+            "netns",
+            self.dev_ns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            pair.cli,
+            "netns",
+            self.cli_ns,
+        )
         for namespace, ifname, host in ((self.dev_ns, pair.dev, "2"), (self.cli_ns, pair.cli, "1")):
             if ipv4_net:
                 run("ip", "-n", namespace, "addr", "add", f"{ipv4_net}.{host}/24", "dev", ifname)
@@ -207,13 +226,19 @@ def parse_message(data: bytes, source: tuple, received: float) -> Message:
     return Message(data, source, received, root, prefixes)
 
 
-def probe(message_id: str, types: str | None = "wsdp:Device", scopes: str | None = None,
-          match_by: str | None = None, padding: int = 0, extra_ns: str = "") -> bytes:
+def probe(
+    message_id: str,
+    types: str | None = "wsdp:Device",
+    scopes: str | None = None,
+    match_by: str | None = None,
+    padding: int = 0,
+    extra_ns: str = "",
+) -> bytes:
     """A WS-Discovery Probe like sane-airscan's (test data, written out literally)."""
     types_xml = f"<wsd:Types>{types}</wsd:Types>" if types is not None else ""
     match = f' MatchBy="{match_by}"' if match_by else ""
     scopes_xml = f"<wsd:Scopes{match}>{scopes}</wsd:Scopes>" if scopes is not None else ""
-    pad = f"<x:Pad xmlns:x=\"urn:test\">{'p' * padding}</x:Pad>" if padding else ""
+    pad = f'<x:Pad xmlns:x="urn:test">{"p" * padding}</x:Pad>' if padding else ""
     return (
         '<?xml version="1.0" encoding="utf-8"?>'
         '<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"'
@@ -338,7 +363,7 @@ class Process:
     """A process started in a namespace; stdout is line-read, stderr goes to a file."""
 
     def __init__(self, namespace: str, argv: list[str]) -> None:
-        self.log = tempfile.NamedTemporaryFile(prefix="wsdtest-", suffix=".log", delete=False)
+        self.log = tempfile.NamedTemporaryFile(prefix="wsdtest-", suffix=".log", delete=False)  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", namespace, *argv],
             cwd=REPO,
@@ -396,10 +421,26 @@ class Process:
 class Runner(Process):
     """``tests.dpws.runner`` in the device namespace; ``info`` is its ready line."""
 
-    def __init__(self, lab: Lab, state_dir: Path, keys: list[str], http_port: int,
-                 allow: list[str] | None = None, deny: list[str] | None = None, friendly_name: str = "") -> None:
-        argv = [sys.executable, "-m", "tests.dpws.runner", "--state-dir", str(state_dir),
-                "--http-port", str(http_port), "--verbose"]
+    def __init__(
+        self,
+        lab: Lab,
+        state_dir: Path,
+        keys: list[str],
+        http_port: int,
+        allow: list[str] | None = None,
+        deny: list[str] | None = None,
+        friendly_name: str = "",
+    ) -> None:
+        argv = [
+            sys.executable,
+            "-m",
+            "tests.dpws.runner",
+            "--state-dir",
+            str(state_dir),
+            "--http-port",
+            str(http_port),
+            "--verbose",
+        ]
         for key in keys:
             argv += ["--key", key]
         for pattern in allow or ():

@@ -32,9 +32,7 @@ def new_id() -> str:
 
 
 def replies(messages, endpoint, relates_to=None):
-    return [
-        m for m in messages if m.endpoint == endpoint and (relates_to is None or m.relates_to == relates_to)
-    ]
+    return [m for m in messages if m.endpoint == endpoint and (relates_to is None or m.relates_to == relates_to)]
 
 
 @pytest.fixture
@@ -50,8 +48,9 @@ def test_ipv4_probe_gets_probe_matches_with_the_receiving_interface_address(lab,
         try:
             message_id = new_id()
             sent = client.send(probe(message_id))
-            got = client.collect(APP_MAX_DELAY + UDP_MAX_DELAY + 2 * SLACK,
-                                 stop_when=lambda ms: len(replies(ms, runner.endpoint)) >= 2)
+            got = client.collect(
+                APP_MAX_DELAY + UDP_MAX_DELAY + 2 * SLACK, stop_when=lambda ms: len(replies(ms, runner.endpoint)) >= 2
+            )
         finally:
             client.close()
         answers = replies(got, runner.endpoint, message_id)
@@ -121,16 +120,19 @@ def test_malformed_or_oversized_datagrams_get_no_answer(runner, client_v4):
     client_v4.send(b"<soap:Envelope xmlns:soap='http://www.w3.org/2003/05/soap-envelope'><soap:Body>")
     client_v4.send(probe(oversized, padding=33_000))
     client_v4.send(
-        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "urn:uuid:boom">]>'
-        + probe(entity).split(b"?>", 1)[1]
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "urn:uuid:boom">]>' + probe(entity).split(b"?>", 1)[1]
     )
     foreign_reply_to = new_id()  # WS-Discovery 7 / DPWS R1018: no reply to a non-anonymous ReplyTo
-    client_v4.send(probe(foreign_reply_to).replace(
-        b"</soap:Header>",
-        b"<wsa:ReplyTo><wsa:Address>http://198.18.7.1:9/</wsa:Address></wsa:ReplyTo></soap:Header>"))
+    client_v4.send(
+        probe(foreign_reply_to).replace(
+            b"</soap:Header>",
+            b"<wsa:ReplyTo><wsa:Address>http://198.18.7.1:9/</wsa:Address></wsa:ReplyTo></soap:Header>",
+        )
+    )
     wrong_version = new_id()
-    soap11 = probe(wrong_version).replace(b"http://www.w3.org/2003/05/soap-envelope",
-                                          b"http://schemas.xmlsoap.org/soap/envelope/")
+    soap11 = probe(wrong_version).replace(
+        b"http://www.w3.org/2003/05/soap-envelope", b"http://schemas.xmlsoap.org/soap/envelope/"
+    )
     client_v4.send(soap11)
     alive = new_id()
     client_v4.send(probe(alive))
@@ -145,8 +147,9 @@ def test_directed_probe_and_metadata_over_http(lab, runner):
     assert status == 200
     root, _ = parse_with_prefixes(body)
     assert find(find(root, qname(ns.SOAP, "Body")), qname(ns.WSD, "ProbeMatches")) is not None
-    status, body = http_post(lab, "198.18.7.2", HTTP_PORT, runner.path,
-                             probe(new_id(), types="wscn:ScannerServiceType"))
+    status, body = http_post(
+        lab, "198.18.7.2", HTTP_PORT, runner.path, probe(new_id(), types="wscn:ScannerServiceType")
+    )
     assert (status, body) == (202, b"")
 
     get = probe(new_id()).replace(b"http://schemas.xmlsoap.org/ws/2005/04/discovery/Probe", ACTION_GET.encode())
@@ -170,8 +173,10 @@ def test_hello_on_start_bye_on_stop_and_sequence_grows_across_restart(lab, pair_
         endpoints = {d["endpoint"]: d for d in first.devices}
         assert len(endpoints) == 2
         assert all(link[0] != pair_b.dev for link in first.info["links"])
-        hellos = listener.collect(APP_MAX_DELAY + UDP_MAX_DELAY + 2 * SLACK,
-                                  stop_when=lambda ms: len([m for m in ms if m.endpoint in endpoints]) >= 4)
+        hellos = listener.collect(
+            APP_MAX_DELAY + UDP_MAX_DELAY + 2 * SLACK,
+            stop_when=lambda ms: len([m for m in ms if m.endpoint in endpoints]) >= 4,
+        )
         ours = [m for m in hellos if m.endpoint in endpoints and m.kind == "Hello"]
         assert {m.endpoint for m in ours} == set(endpoints)
         for message in ours:
@@ -199,8 +204,9 @@ def test_hello_on_start_bye_on_stop_and_sequence_grows_across_restart(lab, pair_
         second = Runner(lab, tmp_path, keys, HTTP_PORT + 1, deny=[pair_b.dev])
         started.append(second)
         assert {d["endpoint"] for d in second.devices} == set(endpoints), "the identity persisted"
-        again = listener.collect(APP_MAX_DELAY + SLACK * 2,
-                                 stop_when=lambda ms: {m.endpoint for m in ms} >= set(endpoints))
+        again = listener.collect(
+            APP_MAX_DELAY + SLACK * 2, stop_when=lambda ms: {m.endpoint for m in ms} >= set(endpoints)
+        )
         assert {m.endpoint for m in again} >= set(endpoints)
         for message in [m for m in again if m.endpoint in endpoints]:
             instance, number = message.app_sequence
@@ -239,8 +245,9 @@ def test_announce_and_stop_in_process(lab, pair_a, tmp_path):
     device = DiscoveredDevice(identity, "/in-process")
 
     async def scenario():
-        service = DiscoveryService([device], HTTP_PORT + 3, interfaces_allow=[pair_a.dev],
-                                   families=(socket.AF_INET,), app_max_delay=0.05)
+        service = DiscoveryService(
+            [device], HTTP_PORT + 3, interfaces_allow=[pair_a.dev], families=(socket.AF_INET,), app_max_delay=0.05
+        )
         await service.start()
         links = service.links
         await asyncio.sleep(0.4)  # the start-up Hello and its retransmission
@@ -288,8 +295,9 @@ def test_coexists_with_another_responder_on_udp_3702(lab, runner, pair_a, tmp_pa
         for _ in range(2):
             message_id = new_id()
             client_v4.send(probe(message_id))
-            got = [m for m in client_v4.collect(APP_MAX_DELAY + UDP_MAX_DELAY + 2 * SLACK)
-                   if m.relates_to == message_id]
+            got = [
+                m for m in client_v4.collect(APP_MAX_DELAY + UDP_MAX_DELAY + 2 * SLACK) if m.relates_to == message_id
+            ]
             responders = {m.endpoint for m in got}
             assert runner.endpoint in responders
             assert late.endpoint in responders

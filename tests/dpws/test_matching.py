@@ -236,7 +236,9 @@ V6 = socket.AF_INET6
 
 def test_ipv4_xaddr_address_is_the_one_on_the_peers_subnet():
     addresses = Interface(
-        2, "eth0", UP,
+        2,
+        "eth0",
+        UP,
         (
             InterfaceAddress(V4, "198.18.9.2", 24, IFA_F_SECONDARY),
             InterfaceAddress(V4, "198.18.7.2", 24),
@@ -250,7 +252,9 @@ def test_ipv4_xaddr_address_is_the_one_on_the_peers_subnet():
 
 def test_ipv6_xaddr_address_follows_the_peers_scope():
     interface = Interface(
-        2, "eth0", UP,
+        2,
+        "eth0",
+        UP,
         (
             InterfaceAddress(V6, "fd00:7::2", 64),
             InterfaceAddress(V6, "fe80::2", 64),

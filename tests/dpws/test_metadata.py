@@ -68,7 +68,10 @@ def test_get_response_body_has_the_dpws_structure(identity, device_metadata):
     this_model, this_device, relationship = (next(iter(s)) for s in sections)
 
     assert [c.tag for c in this_model] == [
-        q(WSDP, "Manufacturer"), q(WSDP, "ModelName"), q(WSDP, "PresentationUrl"), q(PNPX, "DeviceCategory"),
+        q(WSDP, "Manufacturer"),
+        q(WSDP, "ModelName"),
+        q(WSDP, "PresentationUrl"),
+        q(PNPX, "DeviceCategory"),
     ]
     assert text_of(find(this_model, q(WSDP, "Manufacturer"))) == "LabCorp"
     assert find(this_model, q(WSDP, "Manufacturer")).get(q(XML, "lang")) == "en"
@@ -76,7 +79,9 @@ def test_get_response_body_has_the_dpws_structure(identity, device_metadata):
     assert text_of(find(this_model, q(PNPX, "DeviceCategory"))) == "Scanners"
 
     assert [c.tag for c in this_device] == [
-        q(WSDP, "FriendlyName"), q(WSDP, "FirmwareVersion"), q(WSDP, "SerialNumber"),
+        q(WSDP, "FriendlyName"),
+        q(WSDP, "FirmwareVersion"),
+        q(WSDP, "SerialNumber"),
     ]
     assert text_of(find(this_device, q(WSDP, "FriendlyName"))) == "Office scanner"
 
@@ -96,8 +101,11 @@ def test_get_response_body_has_the_dpws_structure(identity, device_metadata):
     assert text_of(find(host, q(WSDP, "ServiceId"))) == identity.endpoint
 
     assert [c.tag for c in hosted] == [
-        q(WSA, "EndpointReference"), q(WSDP, "Types"), q(WSDP, "ServiceId"),
-        q(PNPX, "HardwareId"), q(PNPX, "CompatibleId"),
+        q(WSA, "EndpointReference"),
+        q(WSDP, "Types"),
+        q(WSDP, "ServiceId"),
+        q(PNPX, "HardwareId"),
+        q(PNPX, "CompatibleId"),
     ]
     assert address_of(hosted) == SERVICE_URL
     assert types_of(hosted) == {(ns.SCAN, "ScannerServiceType")}
@@ -148,7 +156,7 @@ def test_long_fields_are_trimmed_and_long_uris_refused(identity):
 
 
 def test_digest_follows_the_content(device_metadata):
-    same = DeviceMetadata(**{**device_metadata.__dict__})
+    same = DeviceMetadata(**device_metadata.__dict__)
     assert device_metadata.digest(["/WSDScanner"]) == same.digest(["/WSDScanner"])
     renamed = DeviceMetadata(**{**device_metadata.__dict__, "friendly_name": "Other"})
     assert renamed.digest(["/WSDScanner"]) != device_metadata.digest(["/WSDScanner"])

@@ -30,7 +30,6 @@ from PIL import Image
 from firmware.dpws.discovery import APP_MAX_DELAY, UDP_MAX_DELAY
 from firmware.wire import namespaces as ns
 from firmware.wire.xml import find, find_all, parse_with_prefixes, parse_xml, qname, resolve_qname, text_of
-
 from tests.sane_env import sane_environment, write_sane_dir
 
 from .conftest import _lab_unavailable
@@ -75,9 +74,22 @@ class RealService:
 
     def start(self, config: Path, timeout: float = 20.0) -> None:
         """Start the service; return once it logged its scan service URL (discovery is open by then)."""
-        argv = ["env", f"SANE_CONFIG_DIR={self.sane_dir}", sys.executable, "-m", "firmware",
-                "--host", "0.0.0.0", "--port", str(HTTP_PORT), "--state-dir", str(self.state_dir),
-                "--config", str(config), "--trace-soap"]
+        argv = [
+            "env",
+            f"SANE_CONFIG_DIR={self.sane_dir}",
+            sys.executable,
+            "-m",
+            "firmware",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(HTTP_PORT),
+            "--state-dir",
+            str(self.state_dir),
+            "--config",
+            str(config),
+            "--trace-soap",
+        ]
         self.process = Process(self.lab.dev_ns, argv)
         if not self.process.wait_stderr(f"scan service http://127.0.0.1:{HTTP_PORT}{SCAN_PATH}", timeout):
             log = self.process.stderr()
@@ -125,8 +137,14 @@ def sane_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def sane_model(sane_dir) -> tuple[str, str]:
     """(vendor, model) of test:0 as SANE's own frontend reports them."""
-    listed = subprocess.run(["scanimage", "-f", "%d|%v|%m%n"], env=sane_environment(sane_dir),
-                            capture_output=True, text=True, timeout=30, check=True).stdout
+    listed = subprocess.run(
+        ["scanimage", "-f", "%d|%v|%m%n"],
+        env=sane_environment(sane_dir),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
     rows = [line.split("|") for line in listed.splitlines()]
     return next((vendor, model) for device, vendor, model in rows if device == "test:0")
 
@@ -212,14 +230,19 @@ def fetch_metadata(lab: Lab, xaddr: str, endpoint: str) -> tuple[bytes, dict, di
     return body, sections, prefixes
 
 
-def test_sane_airscan_discovers_lists_and_scans_through_the_service(net, service, system_bus, sane_model,
-                                                                     tmp_path):
+def test_sane_airscan_discovers_lists_and_scans_through_the_service(net, service, system_bus, sane_model, tmp_path):
     sane_dir = airscan_discovery_dir(tmp_path / "airscan", tmp_path / "airscan-trace")
     env = {**os.environ, "SANE_CONFIG_DIR": str(sane_dir), "DBUS_SYSTEM_BUS_ADDRESS": system_bus.address}
 
     def scanimage(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["ip", "netns", "exec", net.cli_ns, "scanimage", *args], env=env,
-                              capture_output=True, text=True, timeout=40, stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            ["ip", "netns", "exec", net.cli_ns, "scanimage", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=40,
+            stdin=subprocess.DEVNULL,
+        )
 
     listed = scanimage("-L")
     vendor, model = sane_model
@@ -323,8 +346,10 @@ def test_get_response_metadata_from_the_real_device_endpoint(net, pair, service,
             assert (ns.SCAN, "ScannerServiceType") in types
             address_el = find(find(service_el, qname(ns.WSA, "EndpointReference")), qname(ns.WSA, "Address"))
             assert text_of(address_el) == f"http://{address}:{HTTP_PORT}{SCAN_PATH}"
-            assert (text_of(find(service_el, qname(ns.PNPX, "CompatibleId")))
-                    == "http://schemas.microsoft.com/windows/2006/08/wdp/scan/ScannerServiceType")
+            assert (
+                text_of(find(service_el, qname(ns.PNPX, "CompatibleId")))
+                == "http://schemas.microsoft.com/windows/2006/08/wdp/scan/ScannerServiceType"
+            )
             assert text_of(find(service_el, qname(ns.PNPX, "HardwareId")))
     finally:
         run("ip", "-n", net.dev_ns, "addr", "del", f"{extra}.2/24", "dev", pair.dev, check=False)
@@ -334,6 +359,7 @@ def test_get_response_metadata_from_the_real_device_endpoint(net, pair, service,
 def test_no_ipv6_xaddrs_while_http_listens_on_ipv4_only(net, pair, service):
     """With --host 0.0.0.0 the HTTP server refuses IPv6, so discovery must not hand out IPv6 XAddrs
     (sane-airscan would try them, fail, and wait for them before listing the device)."""
+
     def connect_v6():
         with socket.create_connection((f"{NET6}::2", HTTP_PORT), timeout=2):
             pass

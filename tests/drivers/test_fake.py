@@ -11,9 +11,9 @@ from drivers.base import (
     Capabilities,
     ColorMode,
     Condition,
-    ScanParameters,
     ScannerError,
     ScannerInfo,
+    ScanParameters,
     Source,
     SourceCapabilities,
 )
@@ -83,7 +83,9 @@ def test_pixels_rounds_half_up():
 
 def test_resolution_snaps_to_nearest_offered():
     caps = Capabilities({Source.FLATBED: SourceCapabilities((100, 300), (ColorMode.GRAY,), 100.0, 100.0)})
-    [(info, _)] = asyncio.run(scan_all(FakeScanner(capabilities=caps), params(mode=ColorMode.GRAY, dpi=250, area=(0, 0, 25.4, 25.4))))
+    [(info, _)] = asyncio.run(
+        scan_all(FakeScanner(capabilities=caps), params(mode=ColorMode.GRAY, dpi=250, area=(0, 0, 25.4, 25.4)))
+    )
     assert info.resolution == 300 and info.pixels_per_line == 300
 
 
@@ -102,7 +104,9 @@ def test_content_is_deterministic_and_delivered_in_several_chunks_of_whole_rows(
     assert data == fake_page_bytes(info, ColorMode.COLOR, 1)
     row, col = 17, 33
     offset = row * info.bytes_per_line + col * 3
-    assert data[offset : offset + 3] == fake_pixel(ColorMode.COLOR, 1, row, col) == bytes((33, 17, (17 + 33 + 40) % 256))
+    assert (
+        data[offset : offset + 3] == fake_pixel(ColorMode.COLOR, 1, row, col) == bytes((33, 17, (17 + 33 + 40) % 256))
+    )
 
 
 def test_flatbed_gives_one_page_adf_the_feeder_and_duplex_both_sides():

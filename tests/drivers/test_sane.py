@@ -16,10 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from drivers.sane import protocol
-
-from drivers.base import ColorMode, Condition, ScanParameters, ScannerError, ScannerInfo, Source
-from drivers.sane import SaneScanner, list_scanners
+from drivers.base import ColorMode, Condition, ScannerError, ScannerInfo, ScanParameters, Source
+from drivers.sane import SaneScanner, list_scanners, protocol
 from drivers.sane.options import COMMON_RESOLUTIONS
 from tests.sane_env import scanimage_pnm, write_sane_dir
 
@@ -76,7 +74,9 @@ def process_gone(pid: int) -> bool:
 
 
 def test_capabilities_come_from_the_device_options(tmp_path):
-    config = sane_dir(tmp_path, resolution_min="100.0", resolution_max="600.0", geometry_max="210.0", resolution="100.0")
+    config = sane_dir(
+        tmp_path, resolution_min="100.0", resolution_max="600.0", geometry_max="210.0", resolution="100.0"
+    )
 
     async def main():
         scanner = make_scanner(config)
@@ -128,8 +128,20 @@ def test_flatbed_scan_is_byte_identical_to_scanimage(tmp_path, mode, dpi, area, 
     [(info, data)] = asyncio.run(main())
     tl_x, tl_y, br_x, br_y = area
     direct = scanimage_pnm(
-        config, "test:0", "--mode", scanimage_mode, "--resolution", str(dpi),
-        "-l", str(tl_x), "-t", str(tl_y), "-x", str(br_x - tl_x), "-y", str(br_y - tl_y),
+        config,
+        "test:0",
+        "--mode",
+        scanimage_mode,
+        "--resolution",
+        str(dpi),
+        "-l",
+        str(tl_x),
+        "-t",
+        str(tl_y),
+        "-x",
+        str(br_x - tl_x),
+        "-y",
+        str(br_y - tl_y),
     )
     assert direct.magic == magic
     # the right size: SANE's test backend truncates mm / 25.4 * dpi
@@ -470,7 +482,7 @@ def test_shutdown_stops_the_worker(tmp_path):
 def test_libsane_is_never_loaded_in_the_service_process(tmp_path):
     """A scan from a fresh interpreter leaves python-sane unimported there."""
     config = sane_dir(tmp_path)
-    code = f"""
+    code = """
 import asyncio, sys
 from drivers.base import ColorMode, ScanParameters, ScannerInfo, Source
 from drivers.sane import SaneScanner, list_scanners

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.base import ColorMode, Condition, ScanParameters, ScannerError, Source
+from drivers.base import ColorMode, Condition, ScannerError, ScanParameters, Source
 from drivers.sane import options
 from drivers.sane.discovery import scanner_info, usb_id_for
 from drivers.sane.errors import condition_from_sane, error_from_sane
@@ -96,7 +96,10 @@ def test_error_keeps_the_text_with_its_context():
 @pytest.mark.parametrize(
     "values, expected",
     [
-        (["Flatbed", "Automatic Document Feeder"], {Source.FLATBED: "Flatbed", Source.ADF: "Automatic Document Feeder"}),
+        (
+            ["Flatbed", "Automatic Document Feeder"],
+            {Source.FLATBED: "Flatbed", Source.ADF: "Automatic Document Feeder"},
+        ),
         (["FlatBed", "ADF", "Duplex"], {Source.FLATBED: "FlatBed", Source.ADF: "ADF", Source.ADF_DUPLEX: "Duplex"}),
         (
             ["Flatbed", "ADF Front", "ADF Back", "ADF Duplex"],
@@ -117,8 +120,14 @@ def test_no_source_option_means_one_flatbed():
 @pytest.mark.parametrize(
     "values, expected",
     [
-        (["Lineart", "Gray", "Color"], {ColorMode.LINEART: "Lineart", ColorMode.GRAY: "Gray", ColorMode.COLOR: "Color"}),
-        (["Binary", "Grayscale", "Colour"], {ColorMode.LINEART: "Binary", ColorMode.GRAY: "Grayscale", ColorMode.COLOR: "Colour"}),
+        (
+            ["Lineart", "Gray", "Color"],
+            {ColorMode.LINEART: "Lineart", ColorMode.GRAY: "Gray", ColorMode.COLOR: "Color"},
+        ),
+        (
+            ["Binary", "Grayscale", "Colour"],
+            {ColorMode.LINEART: "Binary", ColorMode.GRAY: "Grayscale", ColorMode.COLOR: "Colour"},
+        ),
         (
             ["Black & White", "Gray[Error Diffusion]", "True Gray", "24bit Color", "Halftone"],
             {ColorMode.LINEART: "Black & White", ColorMode.GRAY: "True Gray", ColorMode.COLOR: "24bit Color"},

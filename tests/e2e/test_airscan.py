@@ -62,7 +62,14 @@ def test_adf_batch_gives_ten_pages_then_out_of_documents(tmp_path):
         pages = tmp_path / "pages"
         pages.mkdir()
         result = scanimage(
-            client, "-d", DEVICE, "--source", "ADF", "--resolution", "75", "--format=png",
+            client,
+            "-d",
+            DEVICE,
+            "--source",
+            "ADF",
+            "--resolution",
+            "75",
+            "--format=png",
             f"--batch={pages}/p%d.png",
         )
         assert "Document feeder out of documents" in result.stderr, result.stderr + service.log_text()
@@ -90,7 +97,9 @@ def test_physical_condition_reaches_scanimage_and_the_next_scan_succeeds(tmp_pat
     with running_service(sane, tmp_path / "state", "--config", str(config)) as service:
         client = airscan_dir(tmp_path / "client", service.url)
         source = ("--source", "ADF") if status == "SANE_STATUS_NO_DOCS" else ()
-        failed = scanimage(client, "-d", DEVICE, *source, "--resolution", "75", "--format=png", "-o", str(tmp_path / "x.png"))
+        failed = scanimage(
+            client, "-d", DEVICE, *source, "--resolution", "75", "--format=png", "-o", str(tmp_path / "x.png")
+        )
         assert failed.returncode == exit_code, failed.stderr + service.log_text()
         assert message in failed.stderr
         soap = SoapClient(service.url)
@@ -102,7 +111,9 @@ def test_physical_condition_reaches_scanimage_and_the_next_scan_succeeds(tmp_pat
         config.write_text('[scanners."test:0"]\nsane_options = { read-return-value = "Default" }\n')
         service.process.send_signal(signal.SIGHUP)
         wait_for(lambda: "configuration reloaded" in service.log_text(), timeout=30)
-        again = scanimage(client, "-d", DEVICE, *source, "--resolution", "75", "--format=png", "-o", str(tmp_path / "y.png"))
+        again = scanimage(
+            client, "-d", DEVICE, *source, "--resolution", "75", "--format=png", "-o", str(tmp_path / "y.png")
+        )
         assert again.returncode == 0, again.stderr + service.log_text()
         assert Image.open(tmp_path / "y.png").size in ((590, 590), (591, 591))  # airscan pads 590.55 px to 591
         status_now = soap.scanner_status()
@@ -116,11 +127,15 @@ def test_second_concurrent_job_gets_device_busy(tmp_path):
     sane = write_sane_dir(tmp_path / "sane", **slow)
     with running_service(sane, tmp_path / "state") as service:
         client = airscan_dir(tmp_path / "client", service.url)
-        first = start_scanimage(client, "-d", DEVICE, "--resolution", "300", "--format=png", "-o", str(tmp_path / "a.png"))
+        first = start_scanimage(
+            client, "-d", DEVICE, "--resolution", "300", "--format=png", "-o", str(tmp_path / "a.png")
+        )
         try:
             soap = SoapClient(service.url)
             wait_for(lambda: soap.active_jobs(), timeout=20)
-            second = scanimage(client, "-d", DEVICE, "--resolution", "75", "--format=png", "-o", str(tmp_path / "b.png"))
+            second = scanimage(
+                client, "-d", DEVICE, "--resolution", "75", "--format=png", "-o", str(tmp_path / "b.png")
+            )
             assert second.returncode == 3, second.stderr
             assert "Device busy" in second.stderr
         finally:
@@ -137,7 +152,9 @@ def test_ctrl_c_cancels_the_job_and_frees_the_scanner(tmp_path):
     with running_service(sane, tmp_path / "state") as service:
         client = airscan_dir(tmp_path / "client", service.url)
         soap = SoapClient(service.url)
-        scan = start_scanimage(client, "-d", DEVICE, "--resolution", "300", "--format=png", "-o", str(tmp_path / "a.png"))
+        scan = start_scanimage(
+            client, "-d", DEVICE, "--resolution", "300", "--format=png", "-o", str(tmp_path / "a.png")
+        )
         jobs = wait_for(lambda: soap.active_jobs(), timeout=20)
         time.sleep(0.5)  # RetrieveImage is pending: the page takes seconds at this read delay
         scan.send_signal(signal.SIGINT)

@@ -7,21 +7,12 @@ import pytest
 from drivers.fake import FakeScanner
 from firmware.eventing import EventingSettings
 
-from .harness import EventSink, serve_with_events
+from .harness import serve_with_events
 
 
 @pytest.fixture
 def fake():
     return FakeScanner()
-
-
-@pytest.fixture
-def sink():
-    s = EventSink()
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture

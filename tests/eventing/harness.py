@@ -100,7 +100,9 @@ class EventedServer:
 
 
 @contextlib.contextmanager
-def serve_with_events(scanner, state_dir: Path, *, job_timeout: float = 60.0, eventing: EventingSettings = EventingSettings()):
+def serve_with_events(
+    scanner, state_dir: Path, *, job_timeout: float = 60.0, eventing: EventingSettings = EventingSettings()
+):
     """Serve ``scanner``'s scan service with eventing on 127.0.0.1; yields an :class:`EventedServer`.
 
     On exit the service shuts down first (aborting any job), then the event source closes.
@@ -115,7 +117,9 @@ def serve_with_events(scanner, state_dir: Path, *, job_timeout: float = 60.0, ev
         service = ScanService(scanner, caps, jobs, ServiceSettings(job_timeout=job_timeout), executor)
         events = attach_eventing(service, SCAN_PATH, eventing)
         operations = {**service.operations(), **events.operations()}
-        server = tornado.httpserver.HTTPServer(tornado.web.Application([(SCAN_PATH, SoapHandler, dict(operations=operations))]))
+        server = tornado.httpserver.HTTPServer(
+            tornado.web.Application([(SCAN_PATH, SoapHandler, {"operations": operations})])
+        )
         server.listen(port, "127.0.0.1")
         return service, events, server
 
@@ -172,16 +176,14 @@ class Received:
 
 
 class _SinkHandler(tornado.web.RequestHandler):
-    def initialize(self, sink: "EventSink") -> None:
+    def initialize(self, sink: EventSink) -> None:
         self.sink = sink
 
     async def post(self, name: str) -> None:
         behaviour = self.sink.next_behaviour(name)
         if behaviour == "hang":
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.sink.release.wait(), 10)
-            except asyncio.TimeoutError:
-                pass
             behaviour = 202
         assert self.request.headers["Content-Type"].startswith("application/soap+xml")
         self.sink.record(Received(name, behaviour, parse_xml(self.request.body), time.monotonic()))
@@ -207,7 +209,7 @@ class EventSink:
 
         async def start():
             self.release = asyncio.Event()
-            app = tornado.web.Application([(r"/([^/]+)", _SinkHandler, dict(sink=self))])
+            app = tornado.web.Application([(r"/([^/]+)", _SinkHandler, {"sink": self})])
             server = tornado.httpserver.HTTPServer(app)
             server.listen(self.port, "127.0.0.1")
             return server
@@ -235,7 +237,8 @@ class EventSink:
         with self._lock:
             items = list(self.received)
         return [
-            r for r in items
+            r
+            for r in items
             if (identifier is None or r.identifier == identifier) and (not delivered_only or 200 <= r.status < 300)
         ]
 

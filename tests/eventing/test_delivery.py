@@ -50,8 +50,13 @@ def test_hung_sink_does_not_slow_the_scan_and_is_dropped(fake, sink, tmp_path):
         # 2 x 1 s at least before the subscriber is dropped.
         assert elapsed < timeout + 0.5
         # the healthy subscriber is not held up by the hung one
-        wait_for(lambda: ("JobEndState", "Completed", ("JobCompletedSuccessfully",), 3)
-                 in [describe(r) for r in sink.messages(healthy.ref)], timeout=timeout)
+        wait_for(
+            lambda: (
+                ("JobEndState", "Completed", ("JobCompletedSuccessfully",), 3)
+                in [describe(r) for r in sink.messages(healthy.ref)]
+            ),
+            timeout=timeout,
+        )
 
         wait_for(lambda: sink.messages(hung.ref) and sink.messages(hung.ref)[-1].name == "end", timeout=3 * timeout + 2)
         (end,) = [r for r in sink.messages(hung.ref) if r.name == "end"]

@@ -4,7 +4,7 @@ every event body valid against WDPScan.xsd."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,7 +18,7 @@ from firmware.wire.faults import SoapFault
 from firmware.wire.xml import parse_xml, serialize
 from tests.xsd import validate
 
-T0 = datetime(2024, 5, 1, 12, 30, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -149,7 +149,10 @@ def test_other_messages_round_trip():
     end = wse.SubscriptionEnd(manager, wse.SOURCE_SHUTTING_DOWN, "Going off line.")
     parsed = wse.SubscriptionEnd.from_xml(parse_xml(serialize(end.to_xml())))
     assert (parsed.status, parsed.reason, parsed.subscription_manager.address) == (
-        wse.SOURCE_SHUTTING_DOWN, "Going off line.", "http://pi:5358/scanners/x")
+        wse.SOURCE_SHUTTING_DOWN,
+        "Going off line.",
+        "http://pi:5358/scanners/x",
+    )
 
 
 def test_identifier_header():
@@ -163,11 +166,18 @@ def test_identifier_header():
 
 def _scan_events():
     condition = model.DeviceCondition(id=7, time=T0, name="MediaJam", component="ADF", severity="Critical")
-    status = model.JobStatus(job_id=12, job_state="Processing", job_state_reasons=("JobScanning",), scans_completed=3,
-                             job_created_time=T0)
-    end = model.JobEndState(job_id=12, job_completed_state="Aborted",
-                            job_completed_state_reasons=("JobCompletedWithErrors", "ScannerStopped"),
-                            job_name="job", job_originating_user_name="me", scans_completed=3, job_completed_time=T0)
+    status = model.JobStatus(
+        job_id=12, job_state="Processing", job_state_reasons=("JobScanning",), scans_completed=3, job_created_time=T0
+    )
+    end = model.JobEndState(
+        job_id=12,
+        job_completed_state="Aborted",
+        job_completed_state_reasons=("JobCompletedWithErrors", "ScannerStopped"),
+        job_name="job",
+        job_originating_user_name="me",
+        scans_completed=3,
+        job_completed_time=T0,
+    )
     formats = ("png", "jfif")
     return [
         ev.JobStatusEvent(status),

@@ -80,8 +80,11 @@ def events(server, sink: EventSink, subscribed: Subscribed, last) -> list[tuple]
 
 
 def job_statuses(sink: EventSink, subscribed: Subscribed) -> list[model.JobStatus]:
-    return [ev.JobStatusEvent.from_xml(r.body).job_status for r in sink.messages(subscribed.ref)
-            if r.action == ev.JobStatusEvent.ACTION]
+    return [
+        ev.JobStatusEvent.from_xml(r.body).job_status
+        for r in sink.messages(subscribed.ref)
+        if r.action == ev.JobStatusEvent.ACTION
+    ]
 
 
 def created(answer) -> model.CreateScanJobResponse:
@@ -110,7 +113,11 @@ def test_flatbed_job(server, sink):
     assert {s.job_id for s in statuses} == {job.job_id}
     assert statuses[-1].job_completed_time is not None and statuses[0].job_completed_time is None
     end_state = ev.JobEndStateEvent.from_xml(sink.messages(session.jobs.ref)[-1].body).job_end_state
-    assert (end_state.job_id, end_state.job_name, end_state.job_originating_user_name) == (job.job_id, "events job", "tester")
+    assert (end_state.job_id, end_state.job_name, end_state.job_originating_user_name) == (
+        job.job_id,
+        "events job",
+        "tester",
+    )
     assert end_state.job_completed_time == statuses[-1].job_completed_time
 
 
@@ -216,7 +223,9 @@ def test_cancel_from_a_second_connection_during_retrieve_image(fake, server, sin
 
 
 def test_job_timeout(fake, sink, tmp_path):
-    with serve_with_events(fake, tmp_path / "state", job_timeout=0.3, eventing=EventingSettings(delivery_timeout=1.0)) as server:
+    with serve_with_events(
+        fake, tmp_path / "state", job_timeout=0.3, eventing=EventingSettings(delivery_timeout=1.0)
+    ) as server:
         session = windows_session(server, sink)
         created(create_job(session.scan))
         end = ("JobEndState", "Aborted", ("JobTimedOut",), 0)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -137,13 +137,13 @@ def test_granted_duration(server, sink, requested, granted):
 
 def test_expires_as_a_time_is_granted_as_a_time(server, sink):
     client = WseClient(server.url)
-    wanted = datetime.now(timezone.utc) + timedelta(minutes=20)
+    wanted = datetime.now(UTC) + timedelta(minutes=20)
     s = client.subscribe(sink.url("pc"), JOB_EVENTS, expires=format_datetime(wanted))
     assert not s.response.expires.is_duration
     assert abs(s.response.expires.time - wanted) < timedelta(seconds=2)
-    far = datetime.now(timezone.utc) + timedelta(days=3)
+    far = datetime.now(UTC) + timedelta(days=3)
     renewed = wse.RenewResponse.from_xml(client.renew(s.identifier, format_datetime(far)).body).expires
-    assert abs(renewed.time - (datetime.now(timezone.utc) + timedelta(hours=1))) < timedelta(seconds=5)
+    assert abs(renewed.time - (datetime.now(UTC) + timedelta(hours=1))) < timedelta(seconds=5)
     status = wse.GetStatusResponse.from_xml(client.get_status(s.identifier).body).expires
     assert abs(status.time - renewed.time) < timedelta(seconds=2)
 
@@ -168,7 +168,9 @@ def test_filter_selects_by_rfc2396_prefix(server, sink):
     assert everything.answer.status == 200
     upper_host = client.subscribe(sink.url("pc"), ("http://SCHEMAS.microsoft.com/windows/2006/08/wdp/scan",))
     assert upper_host.answer.status == 200
-    mixed = client.subscribe(sink.url("pc"), (ev.JobEndStateEvent.ACTION, "http://example.com/NotAnEvent", "http://[::1"))
+    mixed = client.subscribe(
+        sink.url("pc"), (ev.JobEndStateEvent.ACTION, "http://example.com/NotAnEvent", "http://[::1")
+    )
     assert mixed.answer.status == 200
     actions = {s.identifier: s.actions for s in server.subscriptions()}
     assert actions[everything.identifier] == set(SUBSCRIBABLE_ACTIONS) == actions[upper_host.identifier]
@@ -204,8 +206,14 @@ def test_other_delivery_mode_is_refused(server, sink):
     assert (s.answer.status, s.answer.fault_subcode) == (400, "wse:DeliveryModeRequestedUnavailable")
 
 
-@pytest.mark.parametrize("notify_to, end_to", [("urn:uuid:3726983d-02de-4d41-8207-d028ae92ce3d", None),
-                                               ("http://:5357/x", None), ("pc", "mailto:someone@example.com")])
+@pytest.mark.parametrize(
+    "notify_to, end_to",
+    [
+        ("urn:uuid:3726983d-02de-4d41-8207-d028ae92ce3d", None),
+        ("http://:5357/x", None),
+        ("pc", "mailto:someone@example.com"),
+    ],
+)
 def test_unusable_addresses_are_refused(server, sink, notify_to, end_to):
     notify = sink.url(notify_to) if notify_to == "pc" else notify_to
     s = WseClient(server.url).subscribe(notify, JOB_EVENTS, end_to=end_to)

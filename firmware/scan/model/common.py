@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Self
 
 from firmware.wire import faults
@@ -52,10 +52,10 @@ def format_datetime(dt: datetime) -> str:
     """
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise ValueError(f"naive datetime {dt!r}: WS-Scan times must be timezone-aware")
-    utc = dt.astimezone(timezone.utc)
-    text = "%04d-%02d-%02dT%02d:%02d:%02d" % (utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second)
+    utc = dt.astimezone(UTC)
+    text = f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}"
     if utc.microsecond:
-        text += ("." + "%06d" % utc.microsecond).rstrip("0")
+        text += f".{utc.microsecond:06d}".rstrip("0")
     return text + "Z"
 
 
@@ -80,7 +80,7 @@ def parse_datetime(text: str) -> datetime:
             int(match["minute"]),
             int(match["second"]),
             int(fraction),
-            tzinfo=timezone.utc,
+            tzinfo=UTC,
         )
     except ValueError:
         raise faults.invalid_args(f"not a valid date-time: {text[:40]!r}") from None

@@ -32,8 +32,9 @@ MediaFront and MediaBack alike.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable, Self
+from typing import Self
 
 from firmware.wire import faults
 from firmware.wire.xml import Element, element, local_name, scan, sub
@@ -70,8 +71,8 @@ MUST_HONOR_KEYS: frozenset[str] = frozenset(
         "Rotation",
         "ColorProcessing",
         "Resolution",
+        *_SCAN_REGION_LEAVES,
     )
-    + _SCAN_REGION_LEAVES
 )
 
 #: Keys allowed in ``DocumentParameters.override`` and ``.used_default``: the XSD allows these
@@ -276,14 +277,13 @@ class Exposure:
         Raises ``ValueError`` in ``final`` mode when ``auto`` is set or a value is None.
         """
         el = element(scan("Exposure"), attrib=None if final else mark("Exposure"))
-        if final:
-            if self.auto is not None or None in (self.contrast, self.brightness, self.sharpness):
-                raise ValueError("DocumentFinalParameters needs Exposure with contrast, brightness and sharpness")
+        if final and (self.auto is not None or None in (self.contrast, self.brightness, self.sharpness)):
+            raise ValueError("DocumentFinalParameters needs Exposure with contrast, brightness and sharpness")
         if self.auto is not None:
             sub(el, scan("AutoExposure"), self.auto)
             return el
         settings = sub(el, scan("ExposureSettings"))
-        for key, value in zip(_EXPOSURE_LEAVES, (self.contrast, self.brightness, self.sharpness)):
+        for key, value in zip(_EXPOSURE_LEAVES, (self.contrast, self.brightness, self.sharpness), strict=False):
             if value is not None:
                 sub(settings, scan(key), value, mark(key) if final else None)
         return el
@@ -298,7 +298,7 @@ class Exposure:
             return cls(auto=bool_value(auto))
         settings = required_child(el, "ExposureSettings")
         values: list[int | None] = []
-        for key, limit in zip(_EXPOSURE_LEAVES, (1000, 1000, 100)):
+        for key, limit in zip(_EXPOSURE_LEAVES, (1000, 1000, 100), strict=False):
             found = child(settings, key)
             if found is not None:
                 marks.read(found, ("Exposure",), (key,))
