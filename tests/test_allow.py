@@ -12,9 +12,9 @@ import uuid
 import pytest
 
 from drivers.fake import FakeScanner
+from firmware import model
 from firmware.dpws.discovery import DiscoveredDevice, DiscoveryService
 from firmware.dpws.identity import load_identity
-from firmware.scan import model
 from firmware.wire import namespaces as ns
 from firmware.wire.access import AllowList
 from tests.inprocess import serve

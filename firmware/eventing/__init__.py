@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..model import ScannerConfiguration, ScannerDescription, ScanTicket
 from ..scan.events import SUBSCRIBABLE_ACTIONS, ScanEvents
-from ..scan.model import ScannerConfiguration, ScannerDescription, ScanTicket
 from ..scan.service import ElementsChange, ScanService
 from ..wire.handler import Operation
 from .subscriptions import EventingSettings, Subscription, SubscriptionManager

@@ -19,7 +19,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..scan.model import (
+from ..model import (
     DocumentParameters,
     Documents,
     ImageInformation,
@@ -28,7 +28,7 @@ from ..scan.model import (
     JobSummary,
     ScanTicket,
 )
-from ..scan.model import (
+from ..model import (
     Job as JobElement,
 )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from drivers.base import Capabilities, ColorMode, ScannerInfo, Source, SourceCapabilities
 
-from .model import (
+from ..model import (
     DeviceSettings,
     DocumentParameters,
     Exposure,

@@ -27,10 +27,8 @@ import logging
 from collections.abc import Callable
 
 from ..jobs.job import Job
-from ..wire import namespaces as ns
-from ..wire.xml import Element
-from .model import DeviceCondition, ScannerConfiguration, ScannerDescription, ScanTicket
-from .model.events import (
+from ..model import DeviceCondition, ScannerConfiguration, ScannerDescription, ScanTicket
+from ..model.events import (
     EVENTS,
     JobEndStateEvent,
     JobStatusEvent,
@@ -39,6 +37,8 @@ from .model.events import (
     ScannerStatusConditionEvent,
     ScannerStatusSummaryEvent,
 )
+from ..wire import namespaces as ns
+from ..wire.xml import Element
 from .status import ScannerStatusTracker
 
 EVENT_ACTIONS: tuple[str, ...] = tuple(event.ACTION for event in EVENTS)

@@ -21,16 +21,7 @@ from drivers.base import Capabilities, Condition, Scanner, ScannerError, Scanner
 from ..jobs.job import CANCELED, COMPLETED, Job, JobEnded
 from ..jobs.manager import JobTable, ScannerBusy
 from ..jobs.runner import PageBuffer, ScanRunner
-from ..wire import faults
-from ..wire import namespaces as ns
-from ..wire.envelope import Request
-from ..wire.handler import Operation, Reply, StreamedReply
-from ..wire.mtom import MtomWriter
-from ..wire.xml import Element
-from . import capabilities as capmap
-from . import conditions, encode
-from .imagestream import threaded_chunks
-from .model import (
+from ..model import (
     CancelJobRequest,
     CancelJobResponse,
     CreateScanJobRequest,
@@ -50,6 +41,15 @@ from .model import (
     ValidateScanTicketRequest,
     ValidateScanTicketResponse,
 )
+from ..wire import faults
+from ..wire import namespaces as ns
+from ..wire.envelope import Request
+from ..wire.handler import Operation, Reply, StreamedReply
+from ..wire.mtom import MtomWriter
+from ..wire.xml import Element
+from . import capabilities as capmap
+from . import conditions, encode
+from .imagestream import threaded_chunks
 from .status import ScannerStatusTracker
 from .ticket import ResolvedTicket, resolve_ticket
 

@@ -15,8 +15,8 @@ import itertools
 from collections.abc import Callable
 
 from ..jobs.job import utc_now
+from ..model import DeviceCondition, ScannerStatus
 from .conditions import PREPARING_CONDITIONS, STATE_REASON_OF_CONDITION
-from .model import DeviceCondition, ScannerStatus
 
 HISTORY_SIZE = 20
 

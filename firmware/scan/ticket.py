@@ -19,10 +19,7 @@ from dataclasses import dataclass
 
 from drivers.base import Capabilities, ColorMode, ScanParameters, Source, SourceCapabilities
 
-from ..wire import faults
-from . import capabilities as capmap
-from .encode import bytes_per_line
-from .model import (
+from ..model import (
     DocumentParameters,
     Exposure,
     ImageInfo,
@@ -34,6 +31,9 @@ from .model import (
     ScanTicket,
     Size,
 )
+from ..wire import faults
+from . import capabilities as capmap
+from .encode import bytes_per_line
 from .units import pixels, thousandths_to_mm
 
 LOSSY_FORMATS = frozenset({"jfif", "exif"})
