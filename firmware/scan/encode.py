@@ -34,6 +34,9 @@ from PIL import Image
 
 from drivers.base import PageInfo
 
+from .formats import MIME_TYPES as MIME_TYPES  # re-exported: the encoder's formats, named where they are written
+from .formats import SUPPORTED_FORMATS
+
 
 def _decoder_takes_buffers() -> bool:
     """Whether Pillow decodes raw pixels from any buffer (Pillow 10 on); Pillow 9 takes bytes only.
@@ -47,19 +50,6 @@ def _decoder_takes_buffers() -> bool:
 
 _DECODER_TAKES_BUFFERS = _decoder_takes_buffers()
 
-
-SUPPORTED_FORMATS: tuple[str, ...] = ("png", "jfif", "exif", "tiff-single-uncompressed", "dib")
-"""WS-Scan FormatValue names this module writes, in our preference order (REFERENCE.md §4.7): the
-first is the default for tickets that name no format (lossless, valid for every colour mode)."""
-
-MIME_TYPES: dict[str, str] = {
-    "exif": "image/jpeg",
-    "jfif": "image/jpeg",
-    "png": "image/png",
-    "tiff-single-uncompressed": "image/tiff",
-    "dib": "image/bmp",
-}
-"""FormatValue -> Content-Type of the MTOM image part (REFERENCE.md §4.6)."""
 
 PNG_COMPRESS_LEVEL = 3
 """zlib level for PNG. On scan-like 600 dpi RGB pages, 3 takes a half (noisy

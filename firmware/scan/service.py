@@ -48,7 +48,7 @@ from ..wire.handler import Operation, Reply, StreamedReply
 from ..wire.mtom import MtomWriter
 from ..wire.xml import Element
 from . import capabilities as capmap
-from . import conditions, encode
+from . import conditions, encode, formats
 from .imagestream import threaded_chunks
 from .status import ScannerStatusTracker
 from .ticket import ResolvedTicket, resolve_ticket
@@ -79,7 +79,7 @@ class ServiceSettings:
     spec's 60 s); ``friendly_name`` for ScannerDescription.
     """
 
-    formats: tuple[str, ...] = encode.SUPPORTED_FORMATS
+    formats: tuple[str, ...] = formats.SUPPORTED_FORMATS
     jpeg_quality: int = 85
     job_timeout: float = 60.0
     friendly_name: str | None = None
@@ -315,7 +315,7 @@ class ScanService:
             raise self._ended_fault(job)
         job.transferring()
         name = req.document_name or f"scan{job.job_id}-{job.scans_completed + 1}"
-        writer = MtomWriter(encode.MIME_TYPES[run.resolved.format])
+        writer = MtomWriter(formats.MIME_TYPES[run.resolved.format])
         return StreamedReply(
             action=ns.scan_action("RetrieveImageResponse"),
             writer=writer,
