@@ -39,7 +39,8 @@ from urllib.parse import urlsplit
 
 from tornado.httpclient import AsyncHTTPClient
 
-from firmware.dpws.discovery import MATCH_BY_RFC2396, match_scope
+from firmware.dpws.envelope import MATCH_BY_RFC2396
+from firmware.dpws.matching import match_scope
 from firmware.wire.envelope import Request, build_envelope
 from firmware.wire.handler import Operation, Reply
 from firmware.wire.xml import Element, serialize
