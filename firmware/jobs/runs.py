@@ -19,6 +19,7 @@ from typing import Generic, TypeVar
 
 from drivers.base import Condition, Scanner, ScannerError, ScanParameters
 
+from ..model.enums import JobStateReason
 from .job import COMPLETED, Job, JobEnded
 from .runner import ScanRunner
 
@@ -126,7 +127,7 @@ class JobRuns(Generic[T]):
         run.retrieving = False
         if not run.job.ended:
             log.warning("job %d: image transfer broke: %s", run.job.job_id, exc)
-            self.finish(run, lambda: run.job.abort(("JobCompletedWithErrors",)))
+            self.finish(run, lambda: run.job.abort((JobStateReason.JOB_COMPLETED_WITH_ERRORS,)))
 
     def feeder_empty(self, job: Job) -> None:
         """A scan running ahead found no paper: the batch is over (or never started)."""
@@ -193,7 +194,7 @@ class JobRuns(Generic[T]):
         run.timer = None
         if not run.job.ended and not run.retrieving:
             log.warning("job %d: no RetrieveImage within %.0f s", run.job.job_id, self._job_timeout())
-            self.finish(run, lambda: run.job.abort(("JobTimedOut",)), cancel=True)
+            self.finish(run, lambda: run.job.abort((JobStateReason.JOB_TIMED_OUT,)), cancel=True)
 
     async def shutdown(self, error: ScannerError | None = None) -> None:
         """End every active job, then wait for their driver sessions to close. Never raises.
@@ -207,6 +208,8 @@ class JobRuns(Generic[T]):
             if error is not None:
                 self.fail(run.job, error)
             else:
-                self.finish(run, lambda run=run: run.job.abort(("JobCompletedWithErrors",)), cancel=True)
+                self.finish(
+                    run, lambda run=run: run.job.abort((JobStateReason.JOB_COMPLETED_WITH_ERRORS,)), cancel=True
+                )
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)

@@ -35,6 +35,7 @@ from .common import (
     string_value,
     token_value,
 )
+from .enums import ContentType
 
 _XML_LANG = qname(ns.XML, "lang")
 
@@ -216,7 +217,7 @@ class DeviceSettings:
     formats: tuple[str, ...]
     compression_quality_factor_min: int = 0
     compression_quality_factor_max: int = 100
-    content_types: tuple[str, ...] = ("Auto",)
+    content_types: tuple[str, ...] = (ContentType.AUTO,)
     document_size_auto_detect: bool = False
     auto_exposure: bool = False
     brightness: bool = False

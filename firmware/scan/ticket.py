@@ -31,6 +31,7 @@ from ..model import (
     ScanTicket,
     Size,
 )
+from ..model.enums import ContentType
 from ..wire import faults
 from . import capabilities as capmap
 from .encode import bytes_per_line
@@ -196,10 +197,10 @@ def _content_type(r: _Resolver) -> str:
     content_type = r.dp.content_type
     if content_type is None:
         r.used_default.add("ContentType")
-        return "Auto"
+        return ContentType.AUTO
     if content_type not in capmap.CONTENT_TYPES:
-        r.refuse_or_override("ContentType", content_type, "Auto")
-        return "Auto"
+        r.refuse_or_override("ContentType", content_type, ContentType.AUTO)
+        return ContentType.AUTO
     return content_type
 
 
