@@ -40,13 +40,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 
 def layer_of(module: str) -> int | None:
     """Index in :data:`LAYERS` of ``module`` (longest prefix wins), None for a third-party module."""
-    best: tuple[int, int] | None = None
-    for index, prefixes in enumerate(LAYERS):
-        for prefix in prefixes:
-            if module == prefix or module.startswith(prefix + "."):
-                if best is None or len(prefix) > best[1]:
-                    best = (index, len(prefix))
-    return None if best is None else best[0]
+    matches = [
+        (len(prefix), index)
+        for index, prefixes in enumerate(LAYERS)
+        for prefix in prefixes
+        if module == prefix or module.startswith(prefix + ".")
+    ]
+    return max(matches)[1] if matches else None
 
 
 def module_name(path: Path) -> str:
