@@ -285,19 +285,20 @@ class DiscoveryService:
             for key, (interface, addresses) in wanted.items():
                 if not self._running:
                     return
-                link = self._links.get(key)
-                if link is None:
-                    link = Link(interface, key[1], addresses, self.port)
+                existing = self._links.get(key)
+                if existing is None:
+                    new = Link(interface, key[1], addresses, self.port)
                     try:
-                        await link.open(self._datagram_received)
+                        await new.open(self._datagram_received)
                     except OSError as exc:
-                        log.warning("WS-Discovery: cannot listen on %s: %s", link, exc)
-                        link.close()
+                        log.warning("WS-Discovery: cannot listen on %s: %s", new, exc)
+                        new.close()
                         continue
-                    self._links[key] = link
-                    log.info("WS-Discovery: joined %s (%s)", link, ", ".join(a.address for a in addresses))
-                    self._schedule_hellos(link)
+                    self._links[key] = new
+                    log.info("WS-Discovery: joined %s (%s)", new, ", ".join(a.address for a in addresses))
+                    self._schedule_hellos(new)
                 else:
+                    link = existing
                     old = link.address_key()
                     link.addresses = addresses
                     if link.address_key() != old:

@@ -11,6 +11,7 @@ means for the scanner status is the service's ``failure_reasons`` hook.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -208,8 +209,7 @@ class JobRuns(Generic[T]):
             if error is not None:
                 self.fail(run.job, error)
             else:
-                self.finish(
-                    run, lambda run=run: run.job.abort((JobStateReason.JOB_COMPLETED_WITH_ERRORS,)), cancel=True
-                )
+                abort = functools.partial(run.job.abort, (JobStateReason.JOB_COMPLETED_WITH_ERRORS,))
+                self.finish(run, abort, cancel=True)
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)

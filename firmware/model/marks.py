@@ -41,8 +41,12 @@ FINAL_MARK_KEYS: frozenset[str] = (MUST_HONOR_KEYS - {"Exposure", "Scaling"}) | 
     EXPOSURE_LEAVES + SCALING_LEAVES
 )
 
-MUST_HONOR_GROUPS = {"ScanRegion": SCAN_REGION_LEAVES}
-FINAL_GROUPS = {"ScanRegion": SCAN_REGION_LEAVES, "Exposure": EXPOSURE_LEAVES, "Scaling": SCALING_LEAVES}
+MUST_HONOR_GROUPS: dict[str, tuple[str, ...]] = {"ScanRegion": SCAN_REGION_LEAVES}
+FINAL_GROUPS: dict[str, tuple[str, ...]] = {
+    "ScanRegion": SCAN_REGION_LEAVES,
+    "Exposure": EXPOSURE_LEAVES,
+    "Scaling": SCALING_LEAVES,
+}
 
 # Returns the attributes to put on an element, given its key(s).
 Marker = Callable[[str], dict[str, str]]

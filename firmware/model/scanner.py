@@ -147,11 +147,11 @@ class SourceSettings:
         el.append(optical.to_xml(scan(name + "OpticalResolution")))
         resolutions = sub(el, scan(name + "Resolutions"))
         widths = sub(resolutions, scan("Widths"))
-        for value in self.widths:
-            sub(widths, scan("Width"), value)
+        for width in self.widths:
+            sub(widths, scan("Width"), width)
         heights = sub(resolutions, scan("Heights"))
-        for value in self.heights:
-            sub(heights, scan("Height"), value)
+        for height in self.heights:
+            sub(heights, scan("Height"), height)
         colors = sub(el, scan(name + "Color"))
         for value in self.colors:
             sub(colors, scan("ColorEntry"), value)
@@ -245,8 +245,8 @@ class DeviceSettings:
         _range_xml(scaling, "ScalingWidth", self.scaling_width)
         _range_xml(scaling, "ScalingHeight", self.scaling_height)
         rotations = sub(el, scan("RotationsSupported"))
-        for value in self.rotations:
-            sub(rotations, scan("RotationValue"), value)
+        for rotation in self.rotations:
+            sub(rotations, scan("RotationValue"), rotation)
         return el
 
     @classmethod

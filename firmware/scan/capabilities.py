@@ -35,7 +35,7 @@ INPUT_SOURCE = {
     Source.ADF: InputSource.ADF,
     Source.ADF_DUPLEX: InputSource.ADF_DUPLEX,
 }
-SOURCE_OF_INPUT = {name: source for source, name in INPUT_SOURCE.items()}
+SOURCE_OF_INPUT: dict[str, Source] = {name: source for source, name in INPUT_SOURCE.items()}
 CONTENT_TYPES: tuple[str, ...] = tuple(ContentType)
 
 

@@ -29,6 +29,7 @@ extra (the "1" copy) for png, dib and tiff.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import IO, cast
 
 from PIL import Image
 
@@ -133,13 +134,15 @@ def encode_page(
     else:
         if bilevel:
             image = image.convert("1", dither=Image.Dither.NONE)  # threshold 128
-        pillow_format, options = {
+        writers: dict[str, tuple[str, dict[str, object]]] = {
             "png": ("PNG", {"dpi": dpi, "compress_level": PNG_COMPRESS_LEVEL}),
             "dib": ("BMP", {"dpi": dpi}),
             "tiff-single-uncompressed": ("TIFF", {"dpi": dpi, "compression": "raw"}),
-        }[fmt]
+        }
+        pillow_format, options = writers[fmt]
     out = _Output(write)
-    image.save(out, pillow_format, **options)
+    # Pillow writes to any object with write/tell/seek (a file object by duck typing); _Output is one.
+    image.save(cast(IO[bytes], out), pillow_format, **options)
     return out.total
 
 

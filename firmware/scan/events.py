@@ -49,7 +49,7 @@ SUBSCRIBABLE_ACTIONS: tuple[str, ...] = (*EVENT_ACTIONS, ns.scan_action("ScanAva
 sent, plus ScanAvailableEvent, which the scanner service port type declares ([XSD] WSDL) and
 Windows lists in its filters even though this service does not send it yet (no scan-to-PC)."""
 
-Publish = Callable[[str, Element], None]
+Publish = Callable[[str, Element], object]
 
 log = logging.getLogger(__name__)
 
