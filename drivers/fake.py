@@ -33,7 +33,8 @@ from drivers.base import (
     SourceCapabilities,
 )
 
-_A4_LETTER_BED = {"max_width_mm": 215.9, "max_height_mm": 297.0}
+_BED_WIDTH_MM = 215.9  # A4/Letter: Letter's width, A4's height
+_BED_HEIGHT_MM = 297.0
 _RESOLUTIONS = (75, 100, 150, 200, 300, 600)
 _MODES = (ColorMode.COLOR, ColorMode.GRAY)
 
@@ -41,7 +42,9 @@ DEFAULT_INFO = ScannerInfo(name="fake:0", vendor="Fake", model="Scanner 1", type
 
 DEFAULT_CAPABILITIES = Capabilities(
     sources={
-        source: SourceCapabilities(resolutions=_RESOLUTIONS, modes=_MODES, **_A4_LETTER_BED)
+        source: SourceCapabilities(
+            resolutions=_RESOLUTIONS, modes=_MODES, max_width_mm=_BED_WIDTH_MM, max_height_mm=_BED_HEIGHT_MM
+        )
         for source in (Source.FLATBED, Source.ADF, Source.ADF_DUPLEX)
     },
     default_resolution=300,
@@ -209,7 +212,7 @@ class FakeScanner(Scanner):
             raise ScannerError(Condition.IO_ERROR, f"the device does not offer source {params.source.value}")
         if params.mode not in source_caps.modes:
             raise ScannerError(Condition.IO_ERROR, f"the device does not offer mode {params.mode.value}")
-        if self.fail_at_page == 0 and self._failure_due():
+        if self.fail_at_page == 0 and self.fail_with is not None and self._failure_due():
             raise ScannerError(self.fail_with, f"injected at start: {self.fail_with.value}")
         self.started.append(params)
         self.session = FakeSession(self, params, page_info(params, source_caps))
@@ -288,8 +291,9 @@ class FakeSession(ScanSession):
             self.check()
         number = self.pages + 1
         scanner = self._scanner
-        if self._fails and scanner.fail_at_page == number:
-            self._failure = ScannerError(scanner.fail_with, f"injected at page {number}: {scanner.fail_with.value}")
+        condition = scanner.fail_with
+        if self._fails and condition is not None and scanner.fail_at_page == number:
+            self._failure = ScannerError(condition, f"injected at page {number}: {condition.value}")
             raise self._failure
         self.pages = number
         self._page = FakePage(self, self._info, number)

@@ -28,9 +28,9 @@ from . import __version__
 from .config import Config, ScannerOverrides
 from .dpws import DeviceMetadata, DiscoveredDevice, load_identity
 from .dpws.endpoint import device_operations
-from .eventing import EventSource, attach_eventing
 from .jobs.ids import JobIdAllocator
 from .jobs.manager import JobTable
+from .scan.eventsource import EventSource, attach_eventing
 from .scan.service import ScanService, ServiceSettings
 from .state import StateStore
 from .wire.access import AllowList

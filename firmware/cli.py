@@ -9,25 +9,20 @@ with the full URL a client configures (``scan service http://H:P/scanners/<slug>
 SIGHUP reloads the configuration (:mod:`firmware.reload`) and enumerates SANE
 again; a reload is done when "configuration reloaded" is logged. Logs go to
 stderr, one line each, for journald. SIGINT/SIGTERM stop it cleanly.
+
+This module parses the command line and loads the configuration only, so
+``--check-config`` imports no Tornado; serving is :mod:`firmware.serve`.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import logging
-import signal
-import socket
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from .config import Config, ConfigError, load
-from .notify import notify, watchdog_interval, watchdog_loop
-
-log = logging.getLogger("wsd-scan-server")
-WILDCARDS = ("0.0.0.0", "::", "")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,112 +79,6 @@ def main(argv: list[str] | None = None) -> int:
         from .wire.handler import set_soap_tracing
 
         set_soap_tracing(True)
-    try:
-        return asyncio.run(_serve(config, load_config))
-    except KeyboardInterrupt:
-        return 0
+    from .serve import run  # Tornado, the app and SANE load only to serve, not for --check-config
 
-
-async def _serve(config: Config, load_config: Callable[[], Config]) -> int:
-    from .app import build_app
-    from .dpws import DiscoveryService, served_families
-    from .hotplug import Hotplug
-
-    try:
-        app = await build_app(config, [])
-    except OSError as exc:
-        log.error("cannot listen on %s:%d: %s", config.host, config.http_port, exc.strerror or exc)
-        return 1
-    discovery = None
-    if not config.discovery:
-        log.info("WS-Discovery off (configuration)")
-    elif config.host not in WILDCARDS:
-        log.info("WS-Discovery off: listening on %s only, not on every interface", config.host)
-    else:  # started even without scanners: a scanner plugged in later is announced
-        discovery = DiscoveryService(
-            [],
-            config.http_port,
-            config.interfaces or None,
-            families=served_families(config.host),
-            peer_allowed=lambda peer: app.router.allow.permits(peer),
-        )
-        await discovery.start()
-    ready = False
-
-    def changed(changes) -> None:
-        for host in _client_hosts(config.host):
-            for served, url in app.urls(host, changes.added):
-                info = served.scanner.info
-                log.info("scan service %s (%s %s, SANE %s)", url, info.vendor, info.model, info.name)
-        if ready:  # READY=1 must be the first notification
-            notify(f"STATUS=serving {len(app.scanners)} scanner(s) on port {config.http_port}")
-
-    hotplug = Hotplug(app, discovery, on_change=changed)
-    reloads: set[asyncio.Task] = set()
-
-    def reload() -> None:  # SIGHUP: read the configuration again, then re-enumerate SANE
-        task = asyncio.get_running_loop().create_task(_reload(app, discovery, hotplug, load_config))
-        reloads.add(task)
-        task.add_done_callback(reloads.discard)
-
-    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
-    await hotplug.start()  # the first SANE enumeration, then USB polling
-    if not app.scanners:
-        log.warning("no SANE scanner found; serving nothing until one is plugged in (is SANE_CONFIG_DIR right?)")
-    notify(f"READY=1\nSTATUS=serving {len(app.scanners)} scanner(s) on port {config.http_port}")
-    ready = True
-    interval = watchdog_interval()
-    pinger = asyncio.get_running_loop().create_task(watchdog_loop(interval)) if interval else None
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
-    log.info("stopping")
-    notify("STOPPING=1")
-    if pinger is not None:
-        pinger.cancel()
-    await hotplug.stop()
-    for task in list(reloads):
-        task.cancel()
-    if discovery is not None:
-        await discovery.stop()  # Bye
-    await app.stop()
-    return 0
-
-
-async def _reload(app, discovery, hotplug, load_config: Callable[[], Config]) -> None:
-    """One reload (SIGHUP): a configuration that does not load is logged and the running one
-    kept; otherwise it is applied (:func:`firmware.reload.apply_config`). Then SANE is
-    enumerated again (scanners enabled or disabled, network scanners). Never raises."""
-    from .reload import apply_config
-
-    notify("RELOADING=1")
-    try:
-        config = load_config()
-    except ConfigError as exc:
-        log.error("configuration not reloaded: %s", exc)
-        config = None
-    if config is not None:
-        await apply_config(app, config, discovery)
-    await hotplug.trigger()
-    if config is not None:
-        log.info("configuration reloaded")
-    notify(f"READY=1\nSTATUS=serving {len(app.scanners)} scanner(s) on port {app.config.http_port}")
-
-
-def _client_hosts(host: str) -> list[str]:
-    """Addresses clients can use for a listening address: a wildcard becomes this host's
-    primary address and loopback."""
-    if host not in WILDCARDS:
-        return [host]
-    hosts = []
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.connect(("192.0.2.1", 9))  # TEST-NET-1; connect() on UDP sends nothing
-            hosts.append(probe.getsockname()[0])
-    except OSError:
-        pass
-    if "127.0.0.1" not in hosts:
-        hosts.append("127.0.0.1")
-    return hosts
+    return run(config, load_config)

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .eventing.subscriptions import EventingSettings
-from .scan.encode import SUPPORTED_FORMATS as FORMATS
+from .eventing.settings import EventingSettings
+from .scan.formats import SUPPORTED_FORMATS as FORMATS
 
 DEFAULT_CONFIG_PATH = Path("/etc/wsd-scan-server/config.toml")
 DEFAULT_STATE_DIR = Path("/var/lib/wsd-scan-server")
@@ -173,7 +173,7 @@ EVENTING_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "delivery_timeout": _seconds,
     "max_failures": _int_in(1, 100),
 }
-"""The ``[eventing]`` table: fields of :class:`~firmware.eventing.subscriptions.EventingSettings`."""
+"""The ``[eventing]`` table: fields of :class:`~firmware.eventing.settings.EventingSettings`."""
 
 
 def _eventing(value: Any) -> EventingSettings:

@@ -247,9 +247,9 @@ class Hotplug:
             for info in infos:
                 if self._stopping or self.app.find(info.name) is not None:
                     continue
-                served = await self._serve(info)
-                if served is not None:
-                    changes.added.append(served)
+                added = await self._serve(info)
+                if added is not None:
+                    changes.added.append(added)
             if changes and self._on_change is not None:
                 try:
                     self._on_change(changes)

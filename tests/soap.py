@@ -7,7 +7,7 @@ import http.client
 import urllib.parse
 from dataclasses import dataclass
 
-from firmware.scan import model
+from firmware import model
 from firmware.wire import namespaces as ns
 from firmware.wire.envelope import BODY, build_envelope
 from firmware.wire.xml import Element, find, parse_xml, qname, serialize

@@ -12,9 +12,10 @@ import uuid
 import pytest
 
 from drivers.fake import FakeScanner
-from firmware.dpws.discovery import DiscoveredDevice, DiscoveryService
+from firmware import model
+from firmware.dpws.discovery import DiscoveryService
 from firmware.dpws.identity import load_identity
-from firmware.scan import model
+from firmware.dpws.matching import DiscoveredDevice
 from firmware.wire import namespaces as ns
 from firmware.wire.access import AllowList
 from tests.inprocess import serve

@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from drivers.fake import FakeScanner
-from firmware.scan import model
+from firmware import model
 from firmware.wire import namespaces as ns
 from firmware.wire.envelope import build_envelope
 from firmware.wire.xml import serialize

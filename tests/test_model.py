@@ -1,4 +1,4 @@
-"""The typed WS-Scan model (firmware/scan/model): round trips, XSD validity, lenient parsing, faults.
+"""The typed WS-Scan model (firmware/model): round trips, XSD validity, lenient parsing, faults.
 
 Every emitted body element is validated with lxml against Microsoft's
 WDPScan.xsd (tests/xsd.py); elements the XSD defines only as types are checked
@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from lxml import etree
 
-from firmware.scan.model import (
+from firmware.model import (
     CancelJobRequest,
     CancelJobResponse,
     CreateScanJobRequest,

@@ -12,12 +12,12 @@ import pytest
 
 from drivers.base import Source
 from drivers.fake import DEFAULT_CAPABILITIES, FakeScanner
+from firmware import model
 from firmware.config import ScannerOverrides
 from firmware.dpws.metadata import ACTION_GET
 from firmware.eventing import EventingSettings
+from firmware.model import events as ev
 from firmware.reload import apply_config
-from firmware.scan import model
-from firmware.scan.model import events as ev
 from firmware.wire import namespaces as ns
 from firmware.wire.envelope import build_envelope
 from firmware.wire.xml import serialize

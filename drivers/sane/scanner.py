@@ -19,7 +19,7 @@ and queues a CANCEL command; the answers still in the pipe are read and
 dropped, up to that command's CANCELLED answer, before the next exchange.
 
 Memory: the worker scans a page only on ``next_page`` and hands it over in
-chunks of about 1 MiB of whole rows as the consumer reads them, so at most one
+chunks of about 4 MiB of whole rows (``protocol.CHUNK_BYTES``) as the consumer reads them, so at most one
 page is in the worker and the service holds only the chunk being read.
 """
 
@@ -432,7 +432,7 @@ class SanePage(Page):
         self._iterated = False
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """Yield the rows as they cross the pipe (about 1 MiB of whole rows each).
+        """Yield the rows as they cross the pipe (about ``protocol.CHUNK_BYTES``, 4 MiB, of whole rows each).
         Raises :class:`ScannerError`; ``RuntimeError`` when iterated twice."""
         if self._iterated:
             raise RuntimeError("a page's chunks can be iterated once")

@@ -15,11 +15,14 @@ Typical wiring, once per process::
 
 Modules: :mod:`.identity` (the state file), :mod:`.metadata` (ThisModel,
 ThisDevice, Relationship), :mod:`.envelope` (discovery messages on the wire),
-:mod:`.discovery` (the UDP responder, interface tracking, Probe matching).
+:mod:`.discovery` (the UDP responder), :mod:`.interfaces` (interface tracking over netlink),
+:mod:`.matching` (Probe/Resolve matching, the directed Probe), :mod:`.udp` (the sockets of one interface).
 """
 
-from .discovery import DiscoveredDevice, DiscoveryService, directed_probe_response, match_probe, served_families
+from .discovery import DiscoveryService
 from .identity import DeviceIdentity, IdentityError, load_identity
+from .interfaces import served_families
+from .matching import DiscoveredDevice, directed_probe_response, match_probe
 from .metadata import ACTION_GET, ACTION_GET_RESPONSE, DeviceMetadata, get_response_body
 
 __all__ = [

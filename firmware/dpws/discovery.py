@@ -5,7 +5,7 @@ What it does, and where the rule comes from:
 * listens on UDP 3702 for 239.255.255.250 and [ff02::c] on every usable
   interface, one socket per interface and family, bound with SO_REUSEADDR so
   Samba's wsdd on the same host keeps working (WS-Discovery section 2.4,
-  REFERENCE.md section 4.1; not SO_REUSEPORT, see :func:`_open_receiver`);
+  REFERENCE.md section 4.1; not SO_REUSEPORT, see :mod:`.udp`);
 * answers a matching multicast Probe with ProbeMatches after a random delay of
   0..APP_MAX_DELAY (500 ms, within Windows' 4 s firewall window), and a Resolve
   for one of our endpoints with ResolveMatches at once (WS-Discovery sections
@@ -25,34 +25,27 @@ What it does, and where the rule comes from:
 
 Interfaces come from the kernel over NETLINK_ROUTE (standard library only).
 By default loopback, interfaces without multicast, and container/VM bridges
-(:data:`DEFAULT_SKIP_PATTERNS`) are skipped; ``interfaces_allow`` and
+(:data:`~firmware.dpws.interfaces.DEFAULT_SKIP_PATTERNS`) are skipped; ``interfaces_allow`` and
 ``interfaces_deny`` are lists of interface-name globs.
 
-:func:`match_probe` and :func:`directed_probe_response` serve the Probe sent by
-HTTP POST to the device endpoint as well (DPWS R1015, R1021, R1022).
+Modules: :mod:`.interfaces` (NETLINK_ROUTE, interface selection, XAddr address),
+:mod:`.matching` (Probe and Resolve matching, the directed Probe), :mod:`.udp`
+(the sockets of one interface) and this one, the responder that ties them together.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fnmatch
-import ipaddress
-import itertools
 import logging
 import random
 import socket
-import struct
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
 
 from firmware.wire import faults
-from firmware.wire import namespaces as ns
-from firmware.wire.envelope import Request, parse_request
-from firmware.wire.xml import Element, find, text_of
+from firmware.wire.envelope import parse_request
+from firmware.wire.xml import Element
 
 from .envelope import (
     ACTION_BYE,
@@ -61,33 +54,33 @@ from .envelope import (
     ACTION_PROBE_MATCHES,
     ACTION_RESOLVE,
     ACTION_RESOLVE_MATCHES,
-    MATCH_BY_RFC2396,
-    MATCH_BY_STRCMP0,
-    MATCH_BY_UUID,
     MAX_ENVELOPE_SIZE,
-    SCANNER_DEVICE_TYPES,
-    SCOPE_ADHOC,
     EnvelopeTooLarge,
-    QName,
     bye_body,
     discovery_envelope,
     hello_body,
-    parse_qname_list,
     probe_matches_body,
     resolve_matches_body,
     serialize_message,
-    tag,
 )
-from .identity import DeviceIdentity, IdentityError
+from .identity import IdentityError
+from .interfaces import (
+    DEFAULT_SKIP_PATTERNS,
+    Interface,
+    InterfaceAddress,
+    choose_address,
+    interface_selected,
+    open_change_monitor,
+    read_interfaces,
+)
+from .matching import DiscoveredDevice, match_probe, resolve_address
+from .udp import DISCOVERY_PORT, Link
 
 log = logging.getLogger(__name__)
 
 # --- constants (WS-Discovery section 2.4, SOAP-over-UDP, DPWS Appendix I) ----------------------
 
-DISCOVERY_PORT = 3702
 DEFAULT_HTTP_PORT = 5358  # the device endpoint's port; not 5357, which Samba's wsdd binds (REFERENCE.md 4.5)
-MULTICAST_V4 = "239.255.255.250"
-MULTICAST_V6 = "ff02::c"
 APP_MAX_DELAY = 0.5  # seconds; WS-Discovery's value, inside Windows' 4 s window (REFERENCE.md 4.1)
 MULTICAST_UDP_REPEAT = 2
 UNICAST_UDP_REPEAT = 2
@@ -98,497 +91,6 @@ DUPLICATE_MEMORY = 60.0  # seconds a MessageID is remembered
 DUPLICATE_MAX = 4096  # MessageIDs remembered at most
 MAX_PENDING = 256  # scheduled replies and Hellos at most; more Probes are dropped
 REFRESH_DEBOUNCE = 0.2  # seconds between a netlink event and re-reading the interfaces
-
-DEFAULT_SKIP_PATTERNS: tuple[str, ...] = (
-    "docker*",
-    "br-*",
-    "veth*",
-    "virbr*",
-    "lxcbr*",
-    "lxdbr*",
-    "podman*",
-    "cni*",
-    "flannel*",
-    "cali*",
-    "vnet*",
-    "kube-*",
-    "weave*",
-)
-
-# Linux constants the socket module does not always export.
-_IP_MULTICAST_ALL = 49
-_IPV6_MULTICAST_ALL = 29
-_IP_UNICAST_IF = 50
-_IPV6_UNICAST_IF = 76  # both *_UNICAST_IF options take the ifindex in network byte order
-
-
-# --- interfaces over NETLINK_ROUTE -----------------------------------------------------------
-
-_NLMSG_HDR = struct.Struct("=IHHII")
-_RTATTR = struct.Struct("=HH")
-_IFINFOMSG = struct.Struct("=BxHiII")
-_IFADDRMSG = struct.Struct("=BBBBI")
-_NLMSG_ERROR = 2
-_NLMSG_DONE = 3
-_RTM_GETLINK = 18
-_RTM_NEWLINK = 16
-_RTM_GETADDR = 22
-_RTM_NEWADDR = 20
-_NLM_F_REQUEST = 0x1
-_NLM_F_DUMP = 0x300
-_IFLA_IFNAME = 3
-_IFA_ADDRESS = 1
-_IFA_LOCAL = 2
-_IFA_FLAGS = 8
-_RTMGRP_LINK = 0x1
-_RTMGRP_IPV4_IFADDR = 0x10
-_RTMGRP_IPV6_IFADDR = 0x100
-
-IFF_UP = 0x1
-IFF_LOOPBACK = 0x8
-IFF_RUNNING = 0x40
-IFF_MULTICAST = 0x1000
-IFA_F_SECONDARY = 0x01
-IFA_F_DADFAILED = 0x08
-IFA_F_DEPRECATED = 0x20
-IFA_F_TENTATIVE = 0x40
-
-_seq = itertools.count(1)
-
-
-@dataclass(frozen=True)
-class InterfaceAddress:
-    """One address of an interface.
-
-    ``family`` AF_INET/AF_INET6, ``address`` text (no zone), ``prefixlen`` bits, IFA_F_* ``flags``.
-    """
-
-    family: int
-    address: str
-    prefixlen: int
-    flags: int = 0
-
-    @property
-    def usable(self) -> bool:
-        """False while duplicate address detection runs or after it failed."""
-        return not self.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)
-
-    @property
-    def link_local(self) -> bool:
-        """True for fe80::/10 and 169.254.0.0/16."""
-        return ipaddress.ip_address(self.address).is_link_local
-
-
-@dataclass(frozen=True)
-class Interface:
-    """A network interface: kernel ``index``, ``name``, IFF_* ``flags`` and its addresses."""
-
-    index: int
-    name: str
-    flags: int
-    addresses: tuple[InterfaceAddress, ...] = ()
-
-    def usable_addresses(self, family: int) -> tuple[InterfaceAddress, ...]:
-        """Usable addresses of ``family``, preferred first (primary IPv4, then link-local IPv6, not deprecated)."""
-        found = [a for a in self.addresses if a.family == family and a.usable]
-        if family == socket.AF_INET:
-            return tuple(sorted(found, key=lambda a: bool(a.flags & IFA_F_SECONDARY)))
-        return tuple(sorted(found, key=lambda a: (not a.link_local, bool(a.flags & IFA_F_DEPRECATED))))
-
-
-def _rtattrs(data: bytes, offset: int) -> dict[int, bytes]:
-    attrs: dict[int, bytes] = {}
-    while offset + _RTATTR.size <= len(data):
-        length, kind = _RTATTR.unpack_from(data, offset)
-        if length < _RTATTR.size:
-            break
-        attrs.setdefault(kind & 0x3FFF, data[offset + _RTATTR.size : offset + length])
-        offset += (length + 3) & ~3
-    return attrs
-
-
-def _netlink_dump(sock: socket.socket, msg_type: int, payload: bytes) -> list[tuple[int, bytes]]:
-    seq = next(_seq)
-    request = _NLMSG_HDR.pack(_NLMSG_HDR.size + len(payload), msg_type, _NLM_F_REQUEST | _NLM_F_DUMP, seq, 0)
-    sock.send(request + payload)
-    messages: list[tuple[int, bytes]] = []
-    while True:
-        data = sock.recv(1 << 16)
-        offset = 0
-        while offset + _NLMSG_HDR.size <= len(data):
-            length, kind, _flags, msg_seq, _pid = _NLMSG_HDR.unpack_from(data, offset)
-            if length < _NLMSG_HDR.size:
-                break
-            body = data[offset + _NLMSG_HDR.size : offset + length]
-            offset += (length + 3) & ~3
-            if msg_seq != seq:
-                continue
-            if kind == _NLMSG_DONE:
-                return messages
-            if kind == _NLMSG_ERROR:
-                (error,) = struct.unpack_from("=i", body)
-                if error:
-                    raise OSError(-error, f"netlink dump {msg_type} failed")
-                return messages
-            messages.append((kind, body))
-
-
-def read_interfaces() -> list[Interface]:
-    """Return every interface with its addresses, read from the kernel over NETLINK_ROUTE.
-
-    Raises OSError when netlink is not available.
-    """
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as sock:
-        sock.settimeout(2.0)
-        sock.bind((0, 0))
-        links = _netlink_dump(sock, _RTM_GETLINK, _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0))
-        addrs = _netlink_dump(sock, _RTM_GETADDR, _IFADDRMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0))
-    by_index: dict[int, tuple[str, int]] = {}
-    for kind, body in links:
-        if kind != _RTM_NEWLINK or len(body) < _IFINFOMSG.size:
-            continue
-        _family, _type, index, flags, _change = _IFINFOMSG.unpack_from(body)
-        name = _rtattrs(body, _IFINFOMSG.size).get(_IFLA_IFNAME, b"").split(b"\0", 1)[0]
-        by_index[index] = (name.decode("utf-8", "replace"), flags)
-    addresses: dict[int, list[InterfaceAddress]] = {}
-    for kind, body in addrs:
-        if kind != _RTM_NEWADDR or len(body) < _IFADDRMSG.size:
-            continue
-        family, prefixlen, flags, _scope, index = _IFADDRMSG.unpack_from(body)
-        attrs = _rtattrs(body, _IFADDRMSG.size)
-        if _IFA_FLAGS in attrs and len(attrs[_IFA_FLAGS]) >= 4:
-            (flags,) = struct.unpack_from("=I", attrs[_IFA_FLAGS])
-        if family == socket.AF_INET:
-            raw = attrs.get(_IFA_LOCAL) or attrs.get(_IFA_ADDRESS)
-        elif family == socket.AF_INET6:
-            raw = attrs.get(_IFA_ADDRESS) or attrs.get(_IFA_LOCAL)
-        else:
-            continue
-        if raw is None:
-            continue
-        addresses.setdefault(index, []).append(
-            InterfaceAddress(family, socket.inet_ntop(family, raw), prefixlen, flags)
-        )
-    return [
-        Interface(index, name, flags, tuple(addresses.get(index, ())))
-        for index, (name, flags) in sorted(by_index.items())
-    ]
-
-
-def interface_selected(
-    interface: Interface,
-    allow: Sequence[str] | None = None,
-    deny: Sequence[str] | None = None,
-    skip_patterns: Sequence[str] = DEFAULT_SKIP_PATTERNS,
-) -> bool:
-    """Decide whether discovery runs on ``interface``.
-
-    ``deny`` globs always exclude. With ``allow`` globs, only matching names
-    are used (even loopback or a name in ``skip_patterns``); without, loopback
-    and names matching ``skip_patterns`` are skipped. In every case the
-    interface must be up, running and multicast-capable.
-    """
-    name = interface.name
-    if deny and any(fnmatch.fnmatchcase(name, pattern) for pattern in deny):
-        return False
-    if allow is not None:
-        if not any(fnmatch.fnmatchcase(name, pattern) for pattern in allow):
-            return False
-    elif interface.flags & IFF_LOOPBACK or any(fnmatch.fnmatchcase(name, p) for p in skip_patterns):
-        return False
-    needed = IFF_UP | IFF_RUNNING | IFF_MULTICAST
-    return interface.flags & needed == needed
-
-
-def served_families(http_host: str) -> tuple[int, ...]:
-    """The address families whose XAddrs work for an HTTP server listening on wildcard ``http_host``.
-
-    Tornado binds ``"0.0.0.0"`` to IPv4 only and ``"::"`` to IPv6 only (it sets
-    IPV6_V6ONLY); ``""`` binds both. Discovery must not announce an XAddr on a
-    family the server does not accept: sane-airscan would try it, get
-    "connection refused", and wait for that address before listing the device.
-    """
-    if http_host == "0.0.0.0":
-        return (socket.AF_INET,)
-    if http_host == "::":
-        return (socket.AF_INET6,)
-    return (socket.AF_INET, socket.AF_INET6) if socket.has_ipv6 else (socket.AF_INET,)
-
-
-def choose_address(addresses: Sequence[InterfaceAddress], peer: str | None) -> InterfaceAddress:
-    """Pick the address of the receiving interface to put in XAddrs for a message from ``peer``.
-
-    IPv4: the address whose subnet holds ``peer``, else the first (primary).
-    IPv6: for a link-local peer our link-local address; otherwise an address
-    on the peer's prefix, else a global one, else the first. ``addresses`` is
-    non-empty and preference-ordered (:meth:`Interface.usable_addresses`).
-    """
-    if peer:
-        try:
-            peer_ip = ipaddress.ip_address(peer.split("%", 1)[0])
-        except ValueError:
-            peer_ip = None
-        if peer_ip is not None and not (peer_ip.version == 6 and peer_ip.is_link_local):
-            for candidate in addresses:
-                network = ipaddress.ip_network(f"{candidate.address}/{candidate.prefixlen}", strict=False)
-                if peer_ip in network:
-                    return candidate
-            if peer_ip.version == 6:
-                for candidate in addresses:
-                    if not candidate.link_local:
-                        return candidate
-    return addresses[0]
-
-
-# --- matching (WS-Discovery section 5.1) ---------------------------------------------------
-
-
-def match_scope(probe_scope: str, device_scope: str, rule: str = MATCH_BY_RFC2396) -> bool:
-    """Whether Scope ``probe_scope`` matches ``device_scope`` under matching rule URI ``rule``.
-
-    Supports rfc2396 (segment-wise path prefix), strcmp0 (DPWS R1019), and
-    uuid; any other rule (ldap included) matches nothing.
-    """
-    if rule == MATCH_BY_STRCMP0:
-        return probe_scope == device_scope
-    if rule == MATCH_BY_RFC2396:
-        a, b = urlsplit(probe_scope), urlsplit(device_scope)
-        if a.scheme.lower() != b.scheme.lower() or a.netloc.lower() != b.netloc.lower():
-            return False
-        segments_a = [unquote(s) for s in a.path.split("/") if s]
-        segments_b = [unquote(s) for s in b.path.split("/") if s]
-        if any(s in (".", "..") for s in segments_a + segments_b):
-            return False
-        return segments_b[: len(segments_a)] == segments_a
-    if rule == MATCH_BY_UUID:
-        try:
-            return _scope_uuid(probe_scope) == _scope_uuid(device_scope)
-        except ValueError:
-            return False
-    return False
-
-
-def _scope_uuid(scope: str) -> uuid.UUID:
-    if not scope[:5].lower() == "uuid:":
-        raise ValueError("not a uuid scope")
-    return uuid.UUID(scope[5:])
-
-
-@dataclass(frozen=True)
-class DiscoveredDevice:
-    """A device (one scanner) announced by discovery.
-
-    ``identity``: its persistent :class:`DeviceIdentity`; ``path``: the URL path
-    of its device endpoint, where WS-Transfer Get and directed Probe are
-    answered (e.g. ``"/" + uuid``); ``types``: QNames advertised (default
-    ``wsdp:Device wscn:ScanDeviceType``); ``scopes``: absolute URIs (default
-    none, which means the implied ``adhoc`` scope).
-    """
-
-    identity: DeviceIdentity
-    path: str
-    types: tuple[QName, ...] = SCANNER_DEVICE_TYPES
-    scopes: tuple[str, ...] = ()
-
-    def xaddr(self, host: str, port: int, scheme: str = "http") -> str:
-        """Return ``scheme://host:port/path``; IPv6 hosts are bracketed and lose any zone id."""
-        host = host.split("%", 1)[0]
-        if ":" in host:
-            host = f"[{host}]"
-        path = self.path if self.path.startswith("/") else "/" + self.path
-        return f"{scheme}://{host}:{port}{path}"
-
-
-def match_probe(probe_element: Element | None, prefixes: dict[str, str], device: DiscoveredDevice) -> bool:
-    """Whether a ``wsd:Probe`` element matches ``device`` (WS-Discovery section 5.1).
-
-    Every Probe Type must be one of the device's types, compared on namespace
-    and local name (``prefixes`` resolves the QName text, see
-    :func:`firmware.wire.xml.parse_with_prefixes`); every Probe Scope must match
-    one device scope under the ``MatchBy`` rule (default rfc2396). Absent or
-    empty Types/Scopes match everything. Anything but a ``wsd:Probe`` is False.
-    """
-    if probe_element is None or probe_element.tag != tag("Probe"):
-        return False
-    types_el = find(probe_element, tag("Types"))
-    if types_el is not None and not set(parse_qname_list(types_el.text, prefixes)) <= set(device.types):
-        return False
-    scopes_el = find(probe_element, tag("Scopes"))
-    if scopes_el is not None:
-        wanted = (scopes_el.text or "").split()
-        rule = (scopes_el.get("MatchBy") or MATCH_BY_RFC2396).strip()
-        offered = device.scopes or (SCOPE_ADHOC,)
-        for scope in wanted:
-            if not any(match_scope(scope, own, rule) for own in offered):
-                return False
-    return True
-
-
-def directed_probe_response(request: Request, device: DiscoveredDevice, xaddr: str) -> Element | None:
-    """Answer a Probe received by HTTP POST on the device endpoint (DPWS R1015, R1021, R1022).
-
-    ``request`` is the parsed HTTP request (:func:`firmware.wire.envelope.parse_request`);
-    ``xaddr`` the device endpoint URL as the client reached it. Returns the
-    ProbeMatches envelope to send as the HTTP response, or None when the Probe
-    does not match: answer 202 Accepted with an empty body then. Raises
-    :class:`~firmware.dpws.identity.IdentityError` if the AppSequence lease
-    cannot be stored.
-    """
-    if request.action != ACTION_PROBE or not match_probe(request.body, request.prefixes, device):
-        return None
-    identity = device.identity
-    body = probe_matches_body(identity.endpoint, device.types, device.scopes, (xaddr,), identity.metadata_version)
-    number = identity.next_message_number()  # first: it may start a new instance
-    return discovery_envelope(
-        ACTION_PROBE_MATCHES,
-        body,
-        instance_id=identity.instance_id,
-        message_number=number,
-        relates_to=request.message_id,
-        to=ns.ANONYMOUS,
-    )
-
-
-# --- sockets -------------------------------------------------------------------------------
-
-
-def _open_receiver(family: int, ifindex: int, port: int) -> socket.socket:
-    """A socket receiving the discovery group on one interface only, sharing the port with other daemons."""
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    try:
-        # SO_REUSEADDR only: Samba's wsdd sets it too, so both may bind the group port. SO_REUSEPORT
-        # would be harmful: Linux then hands each multicast datagram to ONE socket of the reuseport
-        # group, ignoring which interface's membership it arrived on (and starving a second daemon).
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET:
-            sock.setsockopt(socket.IPPROTO_IP, _IP_MULTICAST_ALL, 0)
-            mreqn = socket.inet_aton(MULTICAST_V4) + socket.inet_aton("0.0.0.0") + struct.pack("=i", ifindex)
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
-            sock.bind((MULTICAST_V4, port))
-        else:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_MULTICAST_ALL, 0)
-            mreq = socket.inet_pton(socket.AF_INET6, MULTICAST_V6) + struct.pack("=I", ifindex)
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
-            sock.bind((MULTICAST_V6, port, 0, ifindex))
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-def _open_sender(family: int, ifindex: int) -> socket.socket:
-    """A socket sending multicast (hop limit 1) and unicast replies out of one interface."""
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    try:
-        if family == socket.AF_INET:
-            mreqn = socket.inet_aton("0.0.0.0") + socket.inet_aton("0.0.0.0") + struct.pack("=i", ifindex)
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn)
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
-            _try_setsockopt(sock, socket.IPPROTO_IP, _IP_UNICAST_IF, struct.pack("!I", ifindex))
-            sock.bind(("0.0.0.0", 0))
-        else:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 1)
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 1)
-            _try_setsockopt(sock, socket.IPPROTO_IPV6, _IPV6_UNICAST_IF, struct.pack("!I", ifindex))
-            sock.bind(("::", 0))
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-def _try_setsockopt(sock: socket.socket, level: int, option: int, value: bytes) -> None:
-    try:
-        sock.setsockopt(level, option, value)
-    except OSError as exc:  # older kernels: replies then follow the routing table
-        log.debug("setsockopt(%d, %d) failed: %s", level, option, exc)
-
-
-class _Receiver(asyncio.DatagramProtocol):
-    def __init__(self, service: DiscoveryService, link: _Link) -> None:
-        self.service = service
-        self.link = link
-
-    def datagram_received(self, data: bytes, addr: tuple) -> None:
-        """Hand the datagram to the service, with the link it arrived on."""
-        self.service._datagram_received(self.link, data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        """Log socket errors (ICMP unreachable and the like); they are not fatal."""
-        log.debug("receive error on %s: %s", self.link, exc)
-
-
-class _Sender(asyncio.DatagramProtocol):
-    def __init__(self, link: _Link) -> None:
-        self.link = link
-
-    def error_received(self, exc: Exception) -> None:
-        """Log socket errors (ICMP unreachable and the like); they are not fatal."""
-        log.debug("send error on %s: %s", self.link, exc)
-
-
-class _Link:
-    """Discovery on one (interface, family): a receiving and a sending socket, and the interface's addresses."""
-
-    def __init__(self, interface: Interface, family: int, addresses: tuple[InterfaceAddress, ...], port: int) -> None:
-        self.index = interface.index
-        self.name = interface.name
-        self.family = family
-        self.addresses = addresses
-        self.port = port
-        self.closed = False
-        self._receiver: asyncio.DatagramTransport | None = None
-        self._sender: asyncio.DatagramTransport | None = None
-
-    def __str__(self) -> str:
-        return f"{self.name}/{'IPv4' if self.family == socket.AF_INET else 'IPv6'}"
-
-    @property
-    def multicast_destination(self) -> tuple:
-        """The discovery group's socket address on this link (with the scope id for IPv6)."""
-        if self.family == socket.AF_INET:
-            return (MULTICAST_V4, self.port)
-        return (MULTICAST_V6, self.port, 0, self.index)
-
-    def address_key(self) -> frozenset:
-        """The addresses as a comparable set: a change means a new Hello."""
-        return frozenset((a.address, a.prefixlen) for a in self.addresses)
-
-    async def open(self, service: DiscoveryService) -> None:
-        """Open both sockets; on any failure (or cancellation) nothing stays open."""
-        loop = asyncio.get_running_loop()
-        sockets = []
-        try:
-            sockets.append(_open_receiver(self.family, self.index, self.port))
-            sockets.append(_open_sender(self.family, self.index))
-            self._receiver, _ = await loop.create_datagram_endpoint(lambda: _Receiver(service, self), sock=sockets[0])
-            self._sender, _ = await loop.create_datagram_endpoint(lambda: _Sender(self), sock=sockets[1])
-        except BaseException:
-            self.close()
-            for sock in sockets:
-                sock.close()
-            raise
-
-    def send(self, data: bytes, destination: tuple) -> None:
-        """Send one datagram out of this link (nothing once closed)."""
-        if not self.closed and self._sender is not None:
-            self._sender.sendto(data, destination)
-
-    def close(self) -> None:
-        """Close both sockets; idempotent."""
-        self.closed = True
-        for transport in (self._receiver, self._sender):
-            if transport is not None:
-                transport.close()
-
-
-# --- the service -----------------------------------------------------------------------------
 
 
 class DiscoveryService:
@@ -638,7 +140,7 @@ class DiscoveryService:
         self.port = port
         self.scheme = scheme
         self._rng = rng or random.SystemRandom()
-        self._links: dict[tuple[int, int], _Link] = {}
+        self._links: dict[tuple[int, int], Link] = {}
         self._tasks: set[asyncio.Task] = set()
         self._seen: OrderedDict[str, float] = OrderedDict()
         self._monitor: socket.socket | None = None
@@ -722,10 +224,8 @@ class DiscoveryService:
     # -- interfaces ----------------------------------------------------------------------------
 
     def _open_monitor(self) -> None:
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+        sock = open_change_monitor()
         try:
-            sock.bind((0, _RTMGRP_LINK | _RTMGRP_IPV4_IFADDR | _RTMGRP_IPV6_IFADDR))
-            sock.setblocking(False)
             asyncio.get_running_loop().add_reader(sock.fileno(), self._netlink_readable)
         except BaseException:
             sock.close()
@@ -785,19 +285,20 @@ class DiscoveryService:
             for key, (interface, addresses) in wanted.items():
                 if not self._running:
                     return
-                link = self._links.get(key)
-                if link is None:
-                    link = _Link(interface, key[1], addresses, self.port)
+                existing = self._links.get(key)
+                if existing is None:
+                    new = Link(interface, key[1], addresses, self.port)
                     try:
-                        await link.open(self)
+                        await new.open(self._datagram_received)
                     except OSError as exc:
-                        log.warning("WS-Discovery: cannot listen on %s: %s", link, exc)
-                        link.close()
+                        log.warning("WS-Discovery: cannot listen on %s: %s", new, exc)
+                        new.close()
                         continue
-                    self._links[key] = link
-                    log.info("WS-Discovery: joined %s (%s)", link, ", ".join(a.address for a in addresses))
-                    self._schedule_hellos(link)
+                    self._links[key] = new
+                    log.info("WS-Discovery: joined %s (%s)", new, ", ".join(a.address for a in addresses))
+                    self._schedule_hellos(new)
                 else:
+                    link = existing
                     old = link.address_key()
                     link.addresses = addresses
                     if link.address_key() != old:
@@ -806,7 +307,7 @@ class DiscoveryService:
 
     # -- receiving -----------------------------------------------------------------------------
 
-    def _datagram_received(self, link: _Link, data: bytes, peer: tuple) -> None:
+    def _datagram_received(self, link: Link, data: bytes, peer: tuple) -> None:
         if not self._running or link.closed:
             return
         if len(data) > MAX_ENVELOPE_SIZE:
@@ -834,7 +335,7 @@ class DiscoveryService:
                     delay = self._rng.uniform(0.0, self.app_max_delay)
                     self._spawn(self._reply(link, device, ACTION_PROBE_MATCHES, request.message_id, peer, delay))
         else:
-            wanted = _resolve_address(request.body)
+            wanted = resolve_address(request.body)
             for device in self.devices:
                 if wanted is not None and wanted == device.identity.endpoint:
                     self._spawn(self._reply(link, device, ACTION_RESOLVE_MATCHES, request.message_id, peer, 0.0))
@@ -874,11 +375,11 @@ class DiscoveryService:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _schedule_hellos(self, link: _Link) -> None:
+    def _schedule_hellos(self, link: Link) -> None:
         for device in self.devices:
             self._spawn(self._send_hello(link, device, self._rng.uniform(0.0, self.app_max_delay)))
 
-    async def _send_hello(self, link: _Link, device: DiscoveredDevice, delay: float) -> None:
+    async def _send_hello(self, link: Link, device: DiscoveredDevice, delay: float) -> None:
         await asyncio.sleep(delay)
         if link.closed or device not in self.devices:
             return
@@ -887,14 +388,14 @@ class DiscoveryService:
         body = hello_body(identity.endpoint, device.types, device.scopes, (xaddr,), identity.metadata_version)
         await self._send(link, device, ACTION_HELLO, body, None, link.multicast_destination, MULTICAST_UDP_REPEAT)
 
-    async def _send_bye(self, link: _Link, device: DiscoveredDevice) -> None:
+    async def _send_bye(self, link: Link, device: DiscoveredDevice) -> None:
         if link.closed:
             return
         body = bye_body(device.identity.endpoint)
         await self._send(link, device, ACTION_BYE, body, None, link.multicast_destination, MULTICAST_UDP_REPEAT)
 
     async def _reply(
-        self, link: _Link, device: DiscoveredDevice, action: str, relates_to: str, peer: tuple, delay: float
+        self, link: Link, device: DiscoveredDevice, action: str, relates_to: str, peer: tuple, delay: float
     ) -> None:
         await asyncio.sleep(delay)
         if link.closed or not self._running or device not in self.devices:
@@ -908,7 +409,7 @@ class DiscoveryService:
 
     async def _send(
         self,
-        link: _Link,
+        link: Link,
         device: DiscoveredDevice,
         action: str,
         body: Element,
@@ -937,13 +438,3 @@ class DiscoveryService:
             link.send(data, destination)
             repeat -= 1
             delay = min(delay * 2, UDP_UPPER_DELAY)
-
-
-def _resolve_address(body: Element | None) -> str | None:
-    """The wsa:Address of a ``wsd:Resolve`` body, or None."""
-    if body is None or body.tag != tag("Resolve"):
-        return None
-    epr = find(body, f"{{{ns.WSA}}}EndpointReference")
-    if epr is None:
-        return None
-    return text_of(find(epr, f"{{{ns.WSA}}}Address"))

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from ..wire.envelope import Request
 from ..wire.handler import EnvelopeReply, Operation, Reply
-from .discovery import DiscoveredDevice, directed_probe_response
 from .envelope import ACTION_PROBE
+from .matching import DiscoveredDevice, directed_probe_response
 from .metadata import ACTION_GET, ACTION_GET_RESPONSE, DeviceMetadata, get_response_body
 
 

@@ -1,88 +1,14 @@
-"""WS-Eventing 2004/08 as DPWS profiles it, and its wiring to a scan service (REFERENCE.md section 3).
+"""WS-Eventing 2004/08 as DPWS profiles it (REFERENCE.md section 3).
 
 Modules: :mod:`.model` (the WS-Eventing messages), :mod:`.expiration`
-(``wse:Expires``: xs:duration / xs:dateTime), :mod:`.faults`,
-:mod:`.subscriptions` (the subscription table and the four operations) and
-:mod:`.delivery` (per-subscriber queues, HTTP POST). The scan events
-themselves come from :mod:`firmware.scan.events`.
-
-Wiring, in :func:`firmware.app.build_app` (one event source per scan service)::
-
-    events = attach_eventing(service, path, EventingSettings())
-    routes.append((path, SoapHandler, dict(operations={**service.operations(), **events.operations()})))
-    ...
-    await events.close()   # in App.stop, after service.shutdown(), so the aborted jobs' events go out
+(``wse:Expires``: xs:duration / xs:dateTime), :mod:`.faults`, :mod:`.settings`
+(:class:`EventingSettings`, the limits), :mod:`.subscriptions` (the subscription
+table and the four operations) and :mod:`.delivery` (per-subscriber queues, HTTP
+POST). Nothing here knows about scanning: the scan events come from
+:mod:`firmware.scan.events` and a scan service becomes an event source in
+:mod:`firmware.scan.eventsource`. Importing this package loads no Tornado.
 """
 
-from __future__ import annotations
+from .settings import EventingSettings
 
-from dataclasses import dataclass
-
-from ..scan.events import SUBSCRIBABLE_ACTIONS, ScanEvents
-from ..scan.model import ScannerConfiguration, ScannerDescription, ScanTicket
-from ..scan.service import ElementsChange, ScanService
-from ..wire.handler import Operation
-from .subscriptions import EventingSettings, Subscription, SubscriptionManager
-
-__all__ = ["EventSource", "EventingSettings", "Subscription", "SubscriptionManager", "attach_eventing"]
-
-
-@dataclass(eq=False)
-class EventSource:
-    """The events of one scan service: its ``subscriptions`` (manager) and the ``scan_events``
-    listener registered on the service's jobs and status."""
-
-    service: ScanService
-    subscriptions: SubscriptionManager
-    scan_events: ScanEvents
-
-    def operations(self) -> dict[str, Operation]:
-        """Subscribe, Renew, GetStatus and Unsubscribe action URIs -> handlers, to merge into
-        the scan service's operations for the same HTTP path."""
-        return self.subscriptions.operations()
-
-    def elements_changed(
-        self,
-        description: ScannerDescription | None = None,
-        configuration: ScannerConfiguration | None = None,
-        default_ticket: ScanTicket | None = None,
-    ) -> None:
-        """Send ScannerElementsChangeEvent with the complete new elements given.
-        Raises ``ValueError`` when none is given."""
-        self.scan_events.elements_changed(description, configuration, default_ticket)
-
-    def forward_elements_change(self, change: ElementsChange) -> None:
-        """The service's elements listener: ScannerElementsChangeEvent with what ``change`` carries."""
-        self.elements_changed(change.description, change.configuration, change.default_ticket)
-
-    async def close(self) -> None:
-        """Stop listening, deliver what is queued (bounded by the delivery timeout) and send
-        SubscriptionEnd(SourceShuttingDown) to every subscriber that gave an EndTo. Never raises."""
-        _discard(self.service.jobs.listeners, self.scan_events.job_changed)
-        _discard(self.service.status.listeners, self.scan_events.status_changed)
-        _discard(self.service.elements_listeners, self.forward_elements_change)
-        await self.subscriptions.close()
-
-
-def attach_eventing(
-    service: ScanService, service_url_path: str, settings: EventingSettings = EventingSettings()
-) -> EventSource:
-    """Make ``service`` an event source: register the scan event listeners on its job table
-    (every job created from now on) and its status tracker.
-
-    ``service_url_path`` is the service's HTTP path, the SubscriptionManager address
-    used when a Subscribe has no http ``wsa:To``. Returns the :class:`EventSource`;
-    merge its :meth:`EventSource.operations` into the path's SOAP operations.
-    """
-    manager = SubscriptionManager(SUBSCRIBABLE_ACTIONS, settings, service_url_path)
-    scan_events = ScanEvents(manager.publish, service.status)
-    service.jobs.listeners.append(scan_events.job_changed)
-    service.status.listeners.append(scan_events.status_changed)
-    source = EventSource(service, manager, scan_events)
-    service.elements_listeners.append(source.forward_elements_change)
-    return source
-
-
-def _discard(listeners: list, listener) -> None:
-    if listener in listeners:
-        listeners.remove(listener)
+__all__ = ["EventingSettings"]

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
+
+from firmware.wire import xsdtime
 
 from . import faults
 
@@ -28,11 +30,6 @@ MAX_SECONDS = 10**10
 _DURATION = re.compile(
     r"(?P<sign>-)?P(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<days>\d+)D)?"
     r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?|\.\d+)S)?)?"
-)
-_DATETIME = re.compile(
-    r"(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})"
-    r"T(?P<hour>\d{2}):(?P<minute>\d{2}):(?P<second>\d{2})(?:\.(?P<fraction>\d+))?"
-    r"(?P<tz>Z|[+-]\d{2}:\d{2})?"
 )
 _UNIT_SECONDS = {"years": 365 * 86400, "months": 30 * 86400, "days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
 
@@ -72,45 +69,13 @@ def format_duration(value: timedelta) -> str:
 
 
 def parse_datetime(text: str) -> datetime:
-    """Parse an xs:dateTime into a timezone-aware UTC datetime; no zone means UTC.
-
-    Raises ``wse:InvalidMessage`` for anything else, or a date Python cannot represent.
+    """Parse an xs:dateTime into a timezone-aware UTC datetime (:func:`firmware.wire.xsdtime.parse_datetime`);
+    no zone means UTC. Raises ``wse:InvalidMessage`` for anything else, or a date Python cannot represent.
     """
-    match = _DATETIME.fullmatch(text.strip())
-    if match is None:
-        raise faults.invalid_message(f"not an xs:dateTime: {text.strip()[:40]!r}")
-    fraction = (match["fraction"] or "")[:6].ljust(6, "0")
     try:
-        value = datetime(
-            int(match["year"]),
-            int(match["month"]),
-            int(match["day"]),
-            int(match["hour"]),
-            int(match["minute"]),
-            int(match["second"]),
-            int(fraction),
-            tzinfo=UTC,
-        )
-        tz = match["tz"]
-        if tz and tz != "Z":
-            offset = timedelta(hours=int(tz[1:3]), minutes=int(tz[4:6]))
-            value -= offset if tz[0] == "+" else -offset
-    except (ValueError, OverflowError):
-        raise faults.invalid_message(f"xs:dateTime out of range: {text.strip()[:40]!r}") from None
-    return value
-
-
-def format_datetime(value: datetime) -> str:
-    """Write a timezone-aware datetime as xs:dateTime in UTC with ``Z``, to the millisecond.
-
-    Raises ``ValueError`` for a naive datetime.
-    """
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r}")
-    utc = value.astimezone(UTC)
-    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
-    millis = utc.microsecond // 1000
-    return text + (f".{millis:03d}" if millis else "") + "Z"
+        return xsdtime.parse_datetime(text)
+    except ValueError as exc:
+        raise faults.invalid_message(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -140,11 +105,11 @@ class Expiration:
         return cls(time=parse_datetime(stripped))
 
     def text(self) -> str:
-        """The xs:duration or xs:dateTime text (see :func:`format_duration`, :func:`format_datetime`)."""
+        """The xs:duration or xs:dateTime text (see :func:`format_duration`; times in UTC to the millisecond)."""
         if self.duration is not None:
             return format_duration(self.duration)
         assert self.time is not None
-        return format_datetime(self.time)
+        return xsdtime.format_datetime(self.time, digits=3, trim=False)
 
     def seconds_from(self, now: datetime) -> float:
         """Seconds from ``now`` (timezone-aware) until this expiry; zero or negative means already expired."""

@@ -39,7 +39,8 @@ from urllib.parse import urlsplit
 
 from tornado.httpclient import AsyncHTTPClient
 
-from firmware.dpws.discovery import MATCH_BY_RFC2396, match_scope
+from firmware.dpws.envelope import MATCH_BY_RFC2396
+from firmware.dpws.matching import match_scope
 from firmware.wire.envelope import Request, build_envelope
 from firmware.wire.handler import Operation, Reply
 from firmware.wire.xml import Element, serialize
@@ -48,30 +49,9 @@ from . import faults
 from . import model as m
 from .delivery import Outbox, post_envelope
 from .expiration import Expiration
+from .settings import EventingSettings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class EventingSettings:
-    """Limits of the event source. Times in seconds.
-
-    ``max_expiration``: the longest expiry granted (also what an indefinite
-    request gets); ``max_subscriptions`` / ``max_per_client``: caps in all and
-    per NotifyTo host; ``delivery_timeout``: per HTTP POST, connecting
-    included (also the most :meth:`SubscriptionManager.close` waits for
-    queues to drain); ``max_failures``: consecutive failed POSTs before a
-    subscriber is dropped; ``retry_delay``: pause between attempts;
-    ``queue_limit``: notifications waiting per subscriber before it is dropped.
-    """
-
-    max_expiration: float = 3600.0
-    max_subscriptions: int = 64
-    max_per_client: int = 16
-    delivery_timeout: float = 2.0
-    max_failures: int = 3
-    retry_delay: float = 0.5
-    queue_limit: int = 256
 
 
 @dataclass(eq=False)

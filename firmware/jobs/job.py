@@ -19,7 +19,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..scan.model import (
+from ..model import (
     DocumentParameters,
     Documents,
     ImageInformation,
@@ -28,15 +28,16 @@ from ..scan.model import (
     JobSummary,
     ScanTicket,
 )
-from ..scan.model import (
+from ..model import (
     Job as JobElement,
 )
+from ..model.enums import JobState, JobStateReason
 
-PENDING = "Pending"
-PROCESSING = "Processing"
-COMPLETED = "Completed"
-ABORTED = "Aborted"
-CANCELED = "Canceled"
+PENDING = JobState.PENDING
+PROCESSING = JobState.PROCESSING
+COMPLETED = JobState.COMPLETED
+ABORTED = JobState.ABORTED
+CANCELED = JobState.CANCELED
 END_STATES = frozenset({COMPLETED, ABORTED, CANCELED})
 
 
@@ -67,7 +68,7 @@ class Job:
     image_information: ImageInformation
     created_time: dt.datetime = field(default_factory=utc_now)
     state: str = PENDING
-    reasons: tuple[str, ...] = ("None",)
+    reasons: tuple[str, ...] = (JobStateReason.NONE,)
     scans_completed: int = 0
     completed_time: dt.datetime | None = None
     document_names: list[str] = field(default_factory=list)
@@ -136,11 +137,11 @@ class Job:
 
     def scanning(self) -> None:
         """The device is digitising: Processing / JobScanning."""
-        self._set(PROCESSING, ("JobScanning",))
+        self._set(PROCESSING, (JobStateReason.JOB_SCANNING,))
 
     def transferring(self) -> None:
         """Image data is being sent: Processing / JobScanningAndTransfering (XSD spelling)."""
-        self._set(PROCESSING, ("JobScanningAndTransfering",))
+        self._set(PROCESSING, (JobStateReason.JOB_SCANNING_AND_TRANSFERING,))
 
     def page_delivered(self, document_name: str) -> None:
         """One side was delivered to the client: ScansCompleted += 1."""
@@ -149,15 +150,15 @@ class Job:
         self.scans_completed += 1
         self._notify()
 
-    def complete(self, reasons: tuple[str, ...] = ("JobCompletedSuccessfully",)) -> None:
+    def complete(self, reasons: tuple[str, ...] = (JobStateReason.JOB_COMPLETED_SUCCESSFULLY,)) -> None:
         """All images were delivered: Completed."""
         self._set(COMPLETED, reasons)
 
     def abort(self, reasons: tuple[str, ...]) -> None:
         """The system gave up on the job: Aborted with ``reasons`` (at least one)."""
-        self._set(ABORTED, reasons or ("JobCompletedWithErrors",))
+        self._set(ABORTED, reasons or (JobStateReason.JOB_COMPLETED_WITH_ERRORS,))
 
-    def cancel(self, reasons: tuple[str, ...] = ("None",)) -> None:
+    def cancel(self, reasons: tuple[str, ...] = (JobStateReason.NONE,)) -> None:
         """CancelJob (or a front-panel cancel with JobCanceledAtDevice): Canceled."""
         self._set(CANCELED, reasons)
 

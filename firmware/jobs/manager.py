@@ -13,7 +13,7 @@ import collections
 import secrets
 from collections.abc import Callable
 
-from ..scan.model import DocumentParameters, ImageInformation, ScanTicket
+from ..model import DocumentParameters, ImageInformation, ScanTicket
 from .ids import JobIdAllocator
 from .job import Job
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from drivers.base import Capabilities, ColorMode, ScannerInfo, Source, SourceCapabilities
 
-from .model import (
+from ..model import (
     DeviceSettings,
     DocumentParameters,
     Exposure,
@@ -25,13 +25,18 @@ from .model import (
     Size,
     SourceSettings,
 )
+from ..model.enums import ContentType, InputSource
 from .units import mm_to_thousandths
 
 COLOR_ENTRY = {ColorMode.COLOR: "RGB24", ColorMode.GRAY: "Grayscale8", ColorMode.LINEART: "BlackAndWhite1"}
 MODE_OF_COLOR_ENTRY = {entry: mode for mode, entry in COLOR_ENTRY.items()}
-INPUT_SOURCE = {Source.FLATBED: "Platen", Source.ADF: "ADF", Source.ADF_DUPLEX: "ADFDuplex"}
-SOURCE_OF_INPUT = {name: source for source, name in INPUT_SOURCE.items()}
-CONTENT_TYPES = ("Auto", "Text", "Photo", "Halftone", "Mixed")
+INPUT_SOURCE = {
+    Source.FLATBED: InputSource.PLATEN,
+    Source.ADF: InputSource.ADF,
+    Source.ADF_DUPLEX: InputSource.ADF_DUPLEX,
+}
+SOURCE_OF_INPUT: dict[str, Source] = {name: source for source, name in INPUT_SOURCE.items()}
+CONTENT_TYPES: tuple[str, ...] = tuple(ContentType)
 
 
 def max_size(source: SourceCapabilities) -> Size:
@@ -109,7 +114,7 @@ def default_ticket(caps: Capabilities, default_format: str) -> ScanTicket:
             compression_quality_factor=0,
             images_to_transfer=1 if source is Source.FLATBED else 0,
             input_source=INPUT_SOURCE[source],
-            content_type="Auto",
+            content_type=ContentType.AUTO,
             input_size=size,
             exposure=Exposure(contrast=0, brightness=0, sharpness=0),
             scaling=Scaling(100, 100),

@@ -29,10 +29,14 @@ extra (the "1" copy) for png, dib and tiff.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import IO, cast
 
 from PIL import Image
 
 from drivers.base import PageInfo
+
+from .formats import MIME_TYPES as MIME_TYPES  # re-exported: the encoder's formats, named where they are written
+from .formats import SUPPORTED_FORMATS
 
 
 def _decoder_takes_buffers() -> bool:
@@ -47,19 +51,6 @@ def _decoder_takes_buffers() -> bool:
 
 _DECODER_TAKES_BUFFERS = _decoder_takes_buffers()
 
-
-SUPPORTED_FORMATS: tuple[str, ...] = ("png", "jfif", "exif", "tiff-single-uncompressed", "dib")
-"""WS-Scan FormatValue names this module writes, in our preference order (REFERENCE.md §4.7): the
-first is the default for tickets that name no format (lossless, valid for every colour mode)."""
-
-MIME_TYPES: dict[str, str] = {
-    "exif": "image/jpeg",
-    "jfif": "image/jpeg",
-    "png": "image/png",
-    "tiff-single-uncompressed": "image/tiff",
-    "dib": "image/bmp",
-}
-"""FormatValue -> Content-Type of the MTOM image part (REFERENCE.md §4.6)."""
 
 PNG_COMPRESS_LEVEL = 3
 """zlib level for PNG. On scan-like 600 dpi RGB pages, 3 takes a half (noisy
@@ -143,13 +134,15 @@ def encode_page(
     else:
         if bilevel:
             image = image.convert("1", dither=Image.Dither.NONE)  # threshold 128
-        pillow_format, options = {
+        writers: dict[str, tuple[str, dict[str, object]]] = {
             "png": ("PNG", {"dpi": dpi, "compress_level": PNG_COMPRESS_LEVEL}),
             "dib": ("BMP", {"dpi": dpi}),
             "tiff-single-uncompressed": ("TIFF", {"dpi": dpi, "compression": "raw"}),
-        }[fmt]
+        }
+        pillow_format, options = writers[fmt]
     out = _Output(write)
-    image.save(out, pillow_format, **options)
+    # Pillow writes to any object with write/tell/seek (a file object by duck typing); _Output is one.
+    image.save(cast(IO[bytes], out), pillow_format, **options)
     return out.total
 
 

@@ -27,10 +27,8 @@ import logging
 from collections.abc import Callable
 
 from ..jobs.job import Job
-from ..wire import namespaces as ns
-from ..wire.xml import Element
-from .model import DeviceCondition, ScannerConfiguration, ScannerDescription, ScanTicket
-from .model.events import (
+from ..model import DeviceCondition, ScannerConfiguration, ScannerDescription, ScanTicket
+from ..model.events import (
     EVENTS,
     JobEndStateEvent,
     JobStatusEvent,
@@ -39,6 +37,8 @@ from .model.events import (
     ScannerStatusConditionEvent,
     ScannerStatusSummaryEvent,
 )
+from ..wire import namespaces as ns
+from ..wire.xml import Element
 from .status import ScannerStatusTracker
 
 EVENT_ACTIONS: tuple[str, ...] = tuple(event.ACTION for event in EVENTS)
@@ -49,7 +49,7 @@ SUBSCRIBABLE_ACTIONS: tuple[str, ...] = (*EVENT_ACTIONS, ns.scan_action("ScanAva
 sent, plus ScanAvailableEvent, which the scanner service port type declares ([XSD] WSDL) and
 Windows lists in its filters even though this service does not send it yet (no scan-to-PC)."""
 
-Publish = Callable[[str, Element], None]
+Publish = Callable[[str, Element], object]
 
 log = logging.getLogger(__name__)
 

@@ -8,29 +8,20 @@ Driver failures become job end states, scanner status and faults through
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from drivers.base import Capabilities, Condition, Scanner, ScannerError, ScannerInfo
+from drivers.base import Capabilities, Scanner, ScannerError, ScannerInfo
 
-from ..jobs.job import CANCELED, COMPLETED, Job, JobEnded
+from ..jobs.job import CANCELED, COMPLETED, Job
 from ..jobs.manager import JobTable, ScannerBusy
-from ..jobs.runner import PageBuffer, ScanRunner
-from ..wire import faults
-from ..wire import namespaces as ns
-from ..wire.envelope import Request
-from ..wire.handler import Operation, Reply, StreamedReply
-from ..wire.mtom import MtomWriter
-from ..wire.xml import Element
-from . import capabilities as capmap
-from . import conditions, encode
-from .imagestream import threaded_chunks
-from .model import (
+from ..jobs.runner import PageBuffer
+from ..jobs.runs import JobRun, JobRuns
+from ..model import (
     CancelJobRequest,
     CancelJobResponse,
     CreateScanJobRequest,
@@ -50,12 +41,19 @@ from .model import (
     ValidateScanTicketRequest,
     ValidateScanTicketResponse,
 )
+from ..wire import faults
+from ..wire import namespaces as ns
+from ..wire.envelope import Request
+from ..wire.handler import Operation, Reply, StreamedReply
+from ..wire.mtom import MtomWriter
+from ..wire.xml import Element
+from . import capabilities as capmap
+from . import conditions, encode, formats
+from .imagestream import threaded_chunks
 from .status import ScannerStatusTracker
 from .ticket import ResolvedTicket, resolve_ticket
 
 log = logging.getLogger(__name__)
-
-_RUNS_KEPT = 16
 
 OPERATIONS = (
     "GetScannerElements",
@@ -79,7 +77,7 @@ class ServiceSettings:
     spec's 60 s); ``friendly_name`` for ScannerDescription.
     """
 
-    formats: tuple[str, ...] = encode.SUPPORTED_FORMATS
+    formats: tuple[str, ...] = formats.SUPPORTED_FORMATS
     jpeg_quality: int = 85
     job_timeout: float = 60.0
     friendly_name: str | None = None
@@ -97,19 +95,6 @@ class ElementsChange:
     def __bool__(self) -> bool:
         """True when any element changed."""
         return any(e is not None for e in (self.description, self.configuration, self.default_ticket))
-
-
-@dataclass(eq=False)
-class _Run:
-    """A job with its runner and bookkeeping while it is active."""
-
-    job: Job
-    runner: ScanRunner
-    resolved: ResolvedTicket
-    started: float = field(default_factory=time.monotonic)
-    timer: asyncio.TimerHandle | None = None
-    retrieving: bool = False
-    failure: ScannerError | None = None
 
 
 class ScanService:
@@ -130,8 +115,9 @@ class ScanService:
         self.settings = settings
         self.status = ScannerStatusTracker()
         self._executor = executor
-        self._runs: dict[int, _Run] = {}
-        self._closing: set[asyncio.Task] = set()
+        self._runs: JobRuns[ResolvedTicket] = JobRuns(
+            lambda: self.settings.job_timeout, self.status.set_job_active, self.status.clear_all, self._failure_reasons
+        )
         self._description, self._configuration, self._default_ticket = self._elements(capabilities, settings)
         self.elements_listeners: list[Callable[[ElementsChange], None]] = []
 
@@ -237,18 +223,7 @@ class ScanService:
             job = self.jobs.create(req.ticket, resolved.final, resolved.image_information)
         except ScannerBusy:
             raise faults.server_error_not_accepting_jobs("The scanner is busy with another job.") from None
-        runner = ScanRunner(
-            self.scanner,
-            resolved.params,
-            resolved.max_pages,
-            on_failure=lambda error: self._job_failed(job, error),
-            on_empty=lambda: self._feeder_empty(job),
-        )
-        run = _Run(job, runner, resolved)
-        self._runs[job.job_id] = run
-        for old in list(self._runs)[:-_RUNS_KEPT]:  # ended runs are kept a while for their failure
-            del self._runs[old]
-        self.status.set_job_active(True)
+        run = self._runs.add(job, self.scanner, resolved.params, resolved.max_pages, resolved)
         log.info(
             "job %d created: %s %s %d dpi %s",
             job.job_id,
@@ -258,12 +233,9 @@ class ScanService:
             resolved.format,
         )
         try:
-            await runner.start()
+            await self._runs.start(run)
         except ScannerError as error:
-            self._job_failed(job, error)
             raise conditions.fault_for_create(error.condition, error.message) from None
-        job.scanning()
-        self._arm_timeout(run)
         response = CreateScanJobResponse(
             job_id=job.job_id,
             job_token=job.job_token,
@@ -295,14 +267,14 @@ class ScanService:
             raise faults.operation_failed("Another RetrieveImage of this job is in progress.")
         run.retrieving = True
         requested = time.monotonic()
-        self._disarm_timeout(run)
+        self._runs.disarm_timeout(run)
         try:
             page = await run.runner.next_page()
         except ScannerError as error:
             run.retrieving = False
             if job.ended:  # canceled or timed out while waiting: the session was closed under us
                 raise self._ended_fault(job) from None
-            self._job_failed(job, error)
+            self._runs.fail(job, error)
             raise conditions.effect_of(error.condition).fault(error.message) from None
         except BaseException:
             run.retrieving = False
@@ -311,20 +283,20 @@ class ScanService:
             run.retrieving = False
             if page is None:
                 # the scan ahead found no paper; its done-callback may not have run yet
-                self._feeder_empty(job)
+                self._runs.feeder_empty(job)
             raise self._ended_fault(job)
         job.transferring()
         name = req.document_name or f"scan{job.job_id}-{job.scans_completed + 1}"
-        writer = MtomWriter(encode.MIME_TYPES[run.resolved.format])
+        writer = MtomWriter(formats.MIME_TYPES[run.resolved.format])
         return StreamedReply(
             action=ns.scan_action("RetrieveImageResponse"),
             writer=writer,
             body=RetrieveImageResponse(content_id=writer.content_id).to_xml(),
             data=self._stream(run, page, name, requested),
-            on_abort=lambda exc: self._transfer_broken(run, exc),
+            on_abort=lambda exc: self._runs.transfer_broken(run, exc),
         )
 
-    async def _stream(self, run: _Run, page: PageBuffer, document_name: str, requested: float):
+    async def _stream(self, run: JobRun[ResolvedTicket], page: PageBuffer, document_name: str, requested: float):
         info = page.info
         if page.lines != info.lines:
             info = dataclasses.replace(info, lines=page.lines)
@@ -352,36 +324,7 @@ class ScanService:
             yield chunk
         del page, produce  # the raw page can go before the next one is scanned
         run.retrieving = False
-        self._page_sent(run, document_name)
-
-    def _page_sent(self, run: _Run, document_name: str) -> None:
-        job = run.job
-        if job.ended:
-            return
-        job.page_delivered(document_name)
-        self.status.clear_all()
-        run.runner.page_sent()
-        if run.runner.exhausted:
-            self._finish(run, lambda: job.complete())
-        else:
-            job.scanning()
-            self._arm_timeout(run)
-
-    def _transfer_broken(self, run: _Run, exc: BaseException) -> None:
-        run.retrieving = False
-        if not run.job.ended:
-            log.warning("job %d: image transfer broke: %s", run.job.job_id, exc)
-            self._finish(run, lambda: run.job.abort(("JobCompletedWithErrors",)))
-
-    def _feeder_empty(self, job: Job) -> None:
-        """A scan running ahead found no paper: the batch is over (or never started)."""
-        run = self._runs.get(job.job_id)
-        if run is None or job.ended:
-            return
-        if job.scans_completed == 0:
-            self._job_failed(job, ScannerError(Condition.NO_DOCS, "Document feeder out of documents"))
-        else:
-            self._finish(run, lambda: job.complete())
+        self._runs.page_sent(run, document_name)
 
     def _ended_fault(self, job: Job) -> faults.SoapFault:
         if job.state == COMPLETED:
@@ -404,7 +347,7 @@ class ScanService:
         run = self._runs.get(req.job_id)
         if job is None or job.ended or run is None:
             raise faults.client_error_job_id_not_found(req.job_id)
-        self._finish(run, lambda: job.cancel(), cancel=True)
+        self._runs.cancel(run)
         return _reply("CancelJob", CancelJobResponse().to_xml())
 
     # --- GetJobElements, GetActiveJobs, GetJobHistory ------------------------------
@@ -437,62 +380,18 @@ class ScanService:
         summaries = tuple(job.summary() for job in self.jobs.history())
         return _reply("GetJobHistory", GetJobHistoryResponse(summaries=summaries).to_xml())
 
-    # --- ending jobs -------------------------------------------------------------
+    # --- device failures ----------------------------------------------------------
 
-    def _job_failed(self, job: Job, error: ScannerError) -> None:
-        """The device failed during ``job``: raise the condition, end the job (REFERENCE.md section 7)."""
-        run = self._runs.get(job.job_id)
-        if run is None or job.ended:
-            return
-        run.failure = error
+    def _failure_reasons(self, run: JobRun[ResolvedTicket], error: ScannerError) -> tuple[str, ...]:
+        """The device failed during ``run``'s job: raise the condition on the scanner status and
+        return the JobStateReasons the job ends with (REFERENCE.md section 7)."""
         effect = conditions.effect_of(error.condition)
         if effect.device_condition is not None:
             name, severity = effect.device_condition
             self.status.raise_condition(name, conditions.component_for(name, run.resolved.params.source), severity)
         if effect.attention:
             self.status.set_attention(True)
-        log.warning("job %d: %s (%s)", job.job_id, error.condition.value, error.message)
-        if error.condition is Condition.CANCELLED:
-            self._finish(run, lambda: job.cancel())
-        else:
-            self._finish(run, lambda: job.abort(effect.job_reasons))
-
-    def _finish(self, run: _Run, transition, cancel: bool = False) -> None:
-        """End ``run.job`` with ``transition`` and free the scanner (in the background)."""
-        self._disarm_timeout(run)
-        try:
-            transition()
-        except JobEnded:
-            return
-        job = run.job
-        log.info(
-            "job %d %s %s: %d image(s) in %.1f s",
-            job.job_id,
-            job.state,
-            ",".join(job.reasons),
-            job.scans_completed,
-            time.monotonic() - run.started,
-        )
-        self.status.set_job_active(False)
-        closing = run.runner.cancel() if cancel or job.state != COMPLETED else run.runner.close()
-        self._closing.add(asyncio.get_running_loop().create_task(closing))
-        self._closing = {task for task in self._closing if not task.done()}
-
-    def _arm_timeout(self, run: _Run) -> None:
-        self._disarm_timeout(run)
-        loop = asyncio.get_running_loop()
-        run.timer = loop.call_later(self.settings.job_timeout, self._timed_out, run)
-
-    def _disarm_timeout(self, run: _Run) -> None:
-        if run.timer is not None:
-            run.timer.cancel()
-            run.timer = None
-
-    def _timed_out(self, run: _Run) -> None:
-        run.timer = None
-        if not run.job.ended and not run.retrieving:
-            log.warning("job %d: no RetrieveImage within %.0f s", run.job.job_id, self.settings.job_timeout)
-            self._finish(run, lambda: run.job.abort(("JobTimedOut",)), cancel=True)
+        return effect.job_reasons
 
     async def shutdown(self, error: ScannerError | None = None) -> None:
         """Abort active jobs and stop the driver. Never raises.
@@ -502,15 +401,7 @@ class ScanService:
         them (:mod:`firmware.scan.conditions`); without it they end Aborted
         with JobCompletedWithErrors (the service stops).
         """
-        for run in list(self._runs.values()):
-            if run.job.ended:
-                continue
-            if error is not None:
-                self._job_failed(run.job, error)
-            else:
-                self._finish(run, lambda run=run: run.job.abort(("JobCompletedWithErrors",)), cancel=True)
-        if self._closing:
-            await asyncio.gather(*self._closing, return_exceptions=True)
+        await self._runs.shutdown(error)
         await self.scanner.shutdown()
 
 

@@ -15,8 +15,9 @@ import itertools
 from collections.abc import Callable
 
 from ..jobs.job import utc_now
+from ..model import DeviceCondition, ScannerStatus
+from ..model.enums import ConditionSeverity, ScannerState, ScannerStateReason
 from .conditions import PREPARING_CONDITIONS, STATE_REASON_OF_CONDITION
-from .model import DeviceCondition, ScannerStatus
 
 HISTORY_SIZE = 20
 
@@ -33,21 +34,21 @@ class ScannerStatusTracker:
         self.listeners: list[Callable[[ScannerStatusTracker], None]] = []
 
     @property
-    def state(self) -> str:
+    def state(self) -> ScannerState:
         """ScannerState: Idle | Processing | Stopped. Processing also while the lamp warms up
         or the device calibrates (REFERENCE.md section 7)."""
-        if self._attention or any(c.severity == "Critical" for c in self._active.values()):
-            return "Stopped"
+        if self._attention or any(c.severity == ConditionSeverity.CRITICAL for c in self._active.values()):
+            return ScannerState.STOPPED
         preparing = any(name in PREPARING_CONDITIONS for name in self._active)
-        return "Processing" if self._job_active or preparing else "Idle"
+        return ScannerState.PROCESSING if self._job_active or preparing else ScannerState.IDLE
 
     @property
     def state_reasons(self) -> tuple[str, ...]:
         """ScannerStateReasons: one per active condition that has a state reason, else None."""
         reasons = [STATE_REASON_OF_CONDITION[n] for n in self._active if n in STATE_REASON_OF_CONDITION]
         if self._attention:
-            reasons.append("AttentionRequired")
-        return tuple(dict.fromkeys(reasons)) or ("None",)
+            reasons.append(ScannerStateReason.ATTENTION_REQUIRED)
+        return tuple(dict.fromkeys(reasons)) or (ScannerStateReason.NONE,)
 
     def snapshot(self, now: dt.datetime | None = None) -> ScannerStatus:
         """The ScannerStatus element as of ``now`` (default: the current UTC time)."""

@@ -19,10 +19,7 @@ from dataclasses import dataclass
 
 from drivers.base import Capabilities, ColorMode, ScanParameters, Source, SourceCapabilities
 
-from ..wire import faults
-from . import capabilities as capmap
-from .encode import bytes_per_line
-from .model import (
+from ..model import (
     DocumentParameters,
     Exposure,
     ImageInfo,
@@ -34,6 +31,10 @@ from .model import (
     ScanTicket,
     Size,
 )
+from ..model.enums import ContentType
+from ..wire import faults
+from . import capabilities as capmap
+from .encode import bytes_per_line
 from .units import pixels, thousandths_to_mm
 
 LOSSY_FORMATS = frozenset({"jfif", "exif"})
@@ -88,64 +89,18 @@ def resolve_ticket(
     """
     dp = ticket.document_parameters or DocumentParameters()
     r = _Resolver(dp)
-
-    fmt = dp.format
-    if fmt is None:
-        fmt = default_format
-        r.used_default.add("Format")
-    elif fmt not in formats:
-        raise faults.client_error_format_not_supported(list(formats))
-
+    fmt = _format(r, formats, default_format)
     source = _source(r, caps)
     source_caps = caps.sources[source]
     front = dp.media_front or MediaSide()
     mode = _mode(r, caps, source_caps, front.color_processing)
     dpi = _resolution(r, caps, source_caps, front.resolution)
     region, area_mm = _region(r, dp, source_caps)
-
-    scaling = dp.scaling
-    if scaling is None:
-        r.used_default.add("Scaling")
-    elif (scaling.width, scaling.height) != (100, 100):
-        r.refuse_or_override("Scaling", f"{scaling.width}x{scaling.height}", "100")
-    rotation = dp.rotation
-    if rotation is None:
-        r.used_default.add("Rotation")
-    elif rotation != 0:
-        r.refuse_or_override("Rotation", rotation, "0")
-
-    if dp.images_to_transfer is None:
-        r.used_default.add("ImagesToTransfer")
-    requested_images = dp.images_to_transfer or 0
-    if source is Source.FLATBED:
-        max_pages: int | None = 1
-    else:
-        max_pages = requested_images or None
-
-    lossy = fmt in LOSSY_FORMATS
-    quality = dp.compression_quality_factor if dp.compression_quality_factor is not None else None
-    if quality is None:
-        r.used_default.add("CompressionQualityFactor")
-        quality = jpeg_quality if lossy else 100
-    quality = max(1, min(100, quality))
-    if not lossy:
-        quality = 100
-
-    content_type = dp.content_type
-    if content_type is None:
-        content_type = "Auto"
-        r.used_default.add("ContentType")
-    elif content_type not in capmap.CONTENT_TYPES:
-        r.refuse_or_override("ContentType", content_type, "Auto")
-        content_type = "Auto"
-
-    exposure = dp.exposure or Exposure()
-    if dp.exposure is None:
-        r.used_default.add("Exposure")
-    brightness = _clip(exposure.brightness or 0, -1000, 1000)
-    contrast = _clip(exposure.contrast or 0, -1000, 1000)
-    sharpness = _clip(exposure.sharpness or 0, -100, 100)
-
+    _no_transforms(r)
+    max_pages = _max_pages(r, source)
+    quality = _quality(r, fmt, jpeg_quality)
+    content_type = _content_type(r)
+    exposure = _exposure(r)
     if dp.input_size is None:
         r.used_default.add("InputSize")
     if dp.media_front is None or front.scan_region is None:
@@ -160,27 +115,20 @@ def resolve_ticket(
         tl_y_mm=tl_y,
         br_x_mm=br_x,
         br_y_mm=br_y,
-        brightness=brightness,
-        contrast=contrast,
+        brightness=exposure.brightness or 0,
+        contrast=exposure.contrast or 0,
     )
-    bilevel = mode is ColorMode.LINEART
-    channels = 3 if mode is ColorMode.COLOR else 1
-    width_px = pixels(br_x - tl_x, dpi)
-    info = ImageInfo(
-        pixels_per_line=width_px,
-        number_of_lines=pixels(br_y - tl_y, dpi),
-        bytes_per_line=bytes_per_line(fmt, width_px, channels, bilevel),
-    )
-    side = MediaSide(scan_region=region, color_processing=capmap.COLOR_ENTRY[mode], resolution=Resolution(dpi, dpi))
+    info = _image_info(fmt, params)
     duplex = source is Source.ADF_DUPLEX
+    side = MediaSide(scan_region=region, color_processing=capmap.COLOR_ENTRY[mode], resolution=Resolution(dpi, dpi))
     final = DocumentParameters(
         format=fmt,
         compression_quality_factor=quality,
-        images_to_transfer=requested_images if source is not Source.FLATBED else 1,
+        images_to_transfer=(dp.images_to_transfer or 0) if source is not Source.FLATBED else 1,
         input_source=capmap.INPUT_SOURCE[source],
         content_type=content_type,
         input_size=Size(region.width, region.height),
-        exposure=Exposure(contrast=contrast, brightness=brightness, sharpness=sharpness),
+        exposure=exposure,
         scaling=Scaling(100, 100),
         rotation=0,
         media_front=side,
@@ -195,8 +143,87 @@ def resolve_ticket(
         format=fmt,
         max_pages=max_pages,
         quality=quality,
-        bilevel=bilevel,
+        bilevel=mode is ColorMode.LINEART,
         adjusted=bool(r.override),
+    )
+
+
+def _format(r: _Resolver, formats: tuple[str, ...], default_format: str) -> str:
+    """Format: ``default_format`` when omitted; one not in ``formats`` is always refused."""
+    fmt = r.dp.format
+    if fmt is None:
+        r.used_default.add("Format")
+        return default_format
+    if fmt not in formats:
+        raise faults.client_error_format_not_supported(list(formats))
+    return fmt
+
+
+def _no_transforms(r: _Resolver) -> None:
+    """Scaling and Rotation: only 100 % and 0 degrees are done; others are refused or overridden."""
+    scaling = r.dp.scaling
+    if scaling is None:
+        r.used_default.add("Scaling")
+    elif (scaling.width, scaling.height) != (100, 100):
+        r.refuse_or_override("Scaling", f"{scaling.width}x{scaling.height}", "100")
+    rotation = r.dp.rotation
+    if rotation is None:
+        r.used_default.add("Rotation")
+    elif rotation != 0:
+        r.refuse_or_override("Rotation", rotation, "0")
+
+
+def _max_pages(r: _Resolver, source: Source) -> int | None:
+    """Sides to deliver: 1 from the flatbed; ImagesToTransfer from a feeder (0 or omitted: until empty)."""
+    if r.dp.images_to_transfer is None:
+        r.used_default.add("ImagesToTransfer")
+    if source is Source.FLATBED:
+        return 1
+    return r.dp.images_to_transfer or None
+
+
+def _quality(r: _Resolver, fmt: str, jpeg_quality: int) -> int:
+    """CompressionQualityFactor 1..100: the requested or ``jpeg_quality`` for a lossy format, 100 otherwise."""
+    lossy = fmt in LOSSY_FORMATS
+    quality = r.dp.compression_quality_factor
+    if quality is None:
+        r.used_default.add("CompressionQualityFactor")
+        quality = jpeg_quality if lossy else 100
+    return max(1, min(100, quality)) if lossy else 100
+
+
+def _content_type(r: _Resolver) -> str:
+    """ContentType: a known one is echoed; an unknown one is refused or becomes Auto."""
+    content_type = r.dp.content_type
+    if content_type is None:
+        r.used_default.add("ContentType")
+        return ContentType.AUTO
+    if content_type not in capmap.CONTENT_TYPES:
+        r.refuse_or_override("ContentType", content_type, ContentType.AUTO)
+        return ContentType.AUTO
+    return content_type
+
+
+def _exposure(r: _Resolver) -> Exposure:
+    """Exposure clipped to the XSD ranges: brightness and contrast -1000..1000, sharpness -100..100."""
+    exposure = r.dp.exposure or Exposure()
+    if r.dp.exposure is None:
+        r.used_default.add("Exposure")
+    return Exposure(
+        contrast=_clip(exposure.contrast or 0, -1000, 1000),
+        brightness=_clip(exposure.brightness or 0, -1000, 1000),
+        sharpness=_clip(exposure.sharpness or 0, -100, 100),
+    )
+
+
+def _image_info(fmt: str, params: ScanParameters) -> ImageInfo:
+    """The predicted image of one side: pixels per line, lines and BytesPerLine in ``fmt``."""
+    width_px = pixels(params.br_x_mm - params.tl_x_mm, params.resolution)
+    channels = 3 if params.mode is ColorMode.COLOR else 1
+    return ImageInfo(
+        pixels_per_line=width_px,
+        number_of_lines=pixels(params.br_y_mm - params.tl_y_mm, params.resolution),
+        bytes_per_line=bytes_per_line(fmt, width_px, channels, params.mode is ColorMode.LINEART),
     )
 
 

@@ -23,11 +23,11 @@ import pytest
 
 from drivers.base import ScannerInfo
 from drivers.fake import FakeScanner
+from firmware import model
 from firmware.app import build_app
 from firmware.config import Config, ScannerOverrides
 from firmware.dpws.discovery import DiscoveryService
 from firmware.hotplug import Hotplug, libusb_address, usb_snapshot
-from firmware.scan import model
 from firmware.wire import namespaces as ns
 from tests.sane_env import write_sane_dir
 from tests.servers import free_port, wait_for

@@ -15,8 +15,9 @@ import uuid
 
 import pytest
 
-from firmware.dpws.discovery import APP_MAX_DELAY, UDP_MAX_DELAY, DiscoveredDevice, DiscoveryService
+from firmware.dpws.discovery import APP_MAX_DELAY, UDP_MAX_DELAY, DiscoveryService
 from firmware.dpws.identity import load_identity
+from firmware.dpws.matching import DiscoveredDevice
 from firmware.dpws.metadata import ACTION_GET, Metadata
 from firmware.wire import namespaces as ns
 from firmware.wire.xml import find, parse_with_prefixes, qname, text_of

@@ -7,24 +7,21 @@ import socket
 import pytest
 
 from firmware.dpws import envelope as wsd
-from firmware.dpws.discovery import (
+from firmware.dpws.identity import load_identity
+from firmware.dpws.interfaces import (
     DEFAULT_SKIP_PATTERNS,
     IFA_F_SECONDARY,
     IFF_LOOPBACK,
     IFF_MULTICAST,
     IFF_RUNNING,
     IFF_UP,
-    DiscoveredDevice,
     Interface,
     InterfaceAddress,
     choose_address,
-    directed_probe_response,
     interface_selected,
-    match_probe,
-    match_scope,
     read_interfaces,
 )
-from firmware.dpws.identity import load_identity
+from firmware.dpws.matching import DiscoveredDevice, directed_probe_response, match_probe, match_scope
 from firmware.wire import namespaces as ns
 from firmware.wire.envelope import parse_request
 from firmware.wire.xml import find, parse_with_prefixes, qname, serialize, text_of

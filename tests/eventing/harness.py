@@ -22,14 +22,15 @@ from pathlib import Path
 import tornado.httpserver
 import tornado.web
 
-from firmware.eventing import EventingSettings, EventSource, attach_eventing
+from firmware import model
+from firmware.eventing import EventingSettings
 from firmware.eventing import model as wse
 from firmware.eventing.expiration import Expiration
 from firmware.jobs.ids import JobIdAllocator
 from firmware.jobs.manager import JobTable
-from firmware.scan import model
+from firmware.model import events as ev
 from firmware.scan.events import EVENT_ACTIONS
-from firmware.scan.model import events as ev
+from firmware.scan.eventsource import EventSource, attach_eventing
 from firmware.scan.service import ScanService, ServiceSettings
 from firmware.state import StateStore
 from firmware.wire import namespaces as ns

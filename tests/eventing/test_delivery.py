@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import time
 
+from firmware import model
 from firmware.eventing import EventingSettings
 from firmware.eventing import model as wse
-from firmware.scan import model
 from tests.servers import free_port, wait_for
 from tests.soap import SoapClient
 from tests.xsd import validate

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 
+from firmware import model
 from firmware.jobs.job import Job
-from firmware.scan import model
+from firmware.model import events as ev
 from firmware.scan.events import ScanEvents
-from firmware.scan.model import events as ev
 from firmware.scan.status import ScannerStatusTracker
 from tests.xsd import validate
 

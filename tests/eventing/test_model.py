@@ -1,5 +1,5 @@
 """The WS-Eventing messages and expiries (firmware/eventing/model.py, expiration.py) and the scan
-event bodies (firmware/scan/model/events.py): round trips, lenient parsing of foreign XML, and
+event bodies (firmware/model/events.py): round trips, lenient parsing of foreign XML, and
 every event body valid against WDPScan.xsd."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from drivers.fake import DEFAULT_CAPABILITIES, DEFAULT_INFO
+from firmware import model
 from firmware.eventing import model as wse
 from firmware.eventing.expiration import Expiration, format_duration, parse_datetime, parse_duration
+from firmware.model import events as ev
 from firmware.scan import capabilities as capmap
-from firmware.scan import model
-from firmware.scan.model import events as ev
 from firmware.wire.faults import SoapFault
 from firmware.wire.xml import parse_xml, serialize
 from tests.xsd import validate

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import pytest
 
 from drivers.base import Condition
+from firmware import model
 from firmware.eventing import EventingSettings
-from firmware.scan import model
-from firmware.scan.model import events as ev
+from firmware.model import events as ev
 from firmware.wire import namespaces as ns
 from firmware.wire.xml import local_name
 from tests.servers import wait_for

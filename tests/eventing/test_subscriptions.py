@@ -13,11 +13,12 @@ import pytest
 
 from firmware.eventing import EventingSettings
 from firmware.eventing import model as wse
-from firmware.eventing.expiration import Expiration, format_datetime
+from firmware.eventing.expiration import Expiration
+from firmware.model import events as ev
 from firmware.scan.events import EVENT_ACTIONS, SUBSCRIBABLE_ACTIONS
-from firmware.scan.model import events as ev
 from firmware.wire import namespaces as ns
 from firmware.wire.xml import find, qname, text_of
+from firmware.wire.xsdtime import format_datetime
 from tests.servers import wait_for
 from tests.soap import SoapClient
 

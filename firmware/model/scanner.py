@@ -35,6 +35,7 @@ from .common import (
     string_value,
     token_value,
 )
+from .enums import ContentType
 
 _XML_LANG = qname(ns.XML, "lang")
 
@@ -146,11 +147,11 @@ class SourceSettings:
         el.append(optical.to_xml(scan(name + "OpticalResolution")))
         resolutions = sub(el, scan(name + "Resolutions"))
         widths = sub(resolutions, scan("Widths"))
-        for value in self.widths:
-            sub(widths, scan("Width"), value)
+        for width in self.widths:
+            sub(widths, scan("Width"), width)
         heights = sub(resolutions, scan("Heights"))
-        for value in self.heights:
-            sub(heights, scan("Height"), value)
+        for height in self.heights:
+            sub(heights, scan("Height"), height)
         colors = sub(el, scan(name + "Color"))
         for value in self.colors:
             sub(colors, scan("ColorEntry"), value)
@@ -216,7 +217,7 @@ class DeviceSettings:
     formats: tuple[str, ...]
     compression_quality_factor_min: int = 0
     compression_quality_factor_max: int = 100
-    content_types: tuple[str, ...] = ("Auto",)
+    content_types: tuple[str, ...] = (ContentType.AUTO,)
     document_size_auto_detect: bool = False
     auto_exposure: bool = False
     brightness: bool = False
@@ -244,8 +245,8 @@ class DeviceSettings:
         _range_xml(scaling, "ScalingWidth", self.scaling_width)
         _range_xml(scaling, "ScalingHeight", self.scaling_height)
         rotations = sub(el, scan("RotationsSupported"))
-        for value in self.rotations:
-            sub(rotations, scan("RotationValue"), value)
+        for rotation in self.rotations:
+            sub(rotations, scan("RotationValue"), rotation)
         return el
 
     @classmethod

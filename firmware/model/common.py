@@ -2,7 +2,7 @@
 
 Types: :class:`Size` (DimensionsType, 1/1000 inch) and :class:`Resolution`
 (ResolutionPairType, dpi), both from ``Common.xsd``; xs:dateTime conversion
-(:func:`format_datetime`, :func:`parse_datetime`).
+(:func:`format_datetime`, :func:`parse_datetime`: :mod:`firmware.wire.xsdtime` with the model's fault).
 
 Helpers: reading typed values out of network XML. They are lenient about what
 the XSD leaves open (unknown children and attributes are ignored, qualified
@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Self
 
-from firmware.wire import faults
+from firmware.wire import faults, xsdtime
 from firmware.wire import namespaces as ns
 from firmware.wire.xml import Element, element, find, local_name, scan, sub
+from firmware.wire.xsdtime import format_datetime as format_datetime  # the model writes times with it
 
 from .enums import ROTATIONS
 
@@ -32,69 +33,21 @@ INT_MAX = 2147483647
 INT_MIN = -2147483648
 
 _INT = re.compile(r"[+-]?[0-9]+")
-_DATETIME = re.compile(
-    r"(?P<year>[0-9]{4,})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})"
-    r"T(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2}):(?P<second>[0-9]{2})(?:\.(?P<fraction>[0-9]+))?"
-    r"(?P<tz>Z|[+-][0-9]{2}:[0-9]{2})?"
-)
 
 
 # --- xs:dateTime --------------------------------------------------------------------
 
 
-def format_datetime(dt: datetime) -> str:
-    """Format a timezone-aware datetime as xs:dateTime in UTC: ``2024-05-01T12:30:00Z``.
-
-    Microseconds, when not zero, are written as a fraction without trailing
-    zeros (``12:30:00.25Z``). REFERENCE.md section 5.3 pitfall 14: times must
-    be valid xs:dateTime, in UTC with ``Z``.
-    Raises ``ValueError`` for a naive datetime (a programming error).
-    """
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        raise ValueError(f"naive datetime {dt!r}: WS-Scan times must be timezone-aware")
-    utc = dt.astimezone(UTC)
-    text = f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}"
-    if utc.microsecond:
-        text += f".{utc.microsecond:06d}".rstrip("0")
-    return text + "Z"
-
-
 def parse_datetime(text: str) -> datetime:
-    """Parse an xs:dateTime into a timezone-aware UTC datetime.
+    """Parse an xs:dateTime into a timezone-aware UTC datetime (:func:`firmware.wire.xsdtime.parse_datetime`).
 
-    Accepts ``Z``, a ``+hh:mm``/``-hh:mm`` offset (converted to UTC) or no zone
-    (taken as UTC), and any number of fraction digits (kept to microseconds).
     Raises ``wscn:InvalidArgs`` (:class:`firmware.wire.faults.SoapFault`) when
     ``text`` is not a date-time Python can represent (years 1..9999).
     """
-    match = _DATETIME.fullmatch(text.strip())
-    if match is None:
-        raise faults.invalid_args(f"not an xs:dateTime: {text[:40]!r}")
-    fraction = (match["fraction"] or "")[:6].ljust(6, "0")
     try:
-        value = datetime(
-            int(match["year"]),
-            int(match["month"]),
-            int(match["day"]),
-            int(match["hour"]),
-            int(match["minute"]),
-            int(match["second"]),
-            int(fraction),
-            tzinfo=UTC,
-        )
-    except ValueError:
-        raise faults.invalid_args(f"not a valid date-time: {text[:40]!r}") from None
-    zone = match["tz"]
-    if zone and zone != "Z":
-        sign = 1 if zone[0] == "+" else -1
-        hours, minutes = int(zone[1:3]), int(zone[4:6])
-        if hours > 14 or minutes > 59:
-            raise faults.invalid_args(f"not a valid time zone: {text[:40]!r}")
-        try:
-            value -= sign * timedelta(hours=hours, minutes=minutes)
-        except OverflowError:
-            raise faults.invalid_args(f"date-time out of range: {text[:40]!r}") from None
-    return value
+        return xsdtime.parse_datetime(text)
+    except ValueError as exc:
+        raise faults.invalid_args(str(exc)) from None
 
 
 # --- reading network XML --------------------------------------------------------------

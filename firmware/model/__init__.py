@@ -10,6 +10,7 @@ bodies) and :mod:`.enums` (the XSD's well-known values).
 """
 
 from .common import Resolution, Size, format_datetime, parse_datetime
+from .document import Exposure, MediaSide, Scaling, ScanRegion
 from .job import Documents, ImageInfo, ImageInformation, Job, JobEndState, JobStatus, JobSummary
 from .messages import (
     CancelJobRequest,
@@ -39,7 +40,7 @@ from .scanner import (
     ScannerStatus,
     SourceSettings,
 )
-from .ticket import DocumentParameters, Exposure, JobDescription, MediaSide, Scaling, ScanRegion, ScanTicket
+from .ticket import DocumentParameters, JobDescription, ScanTicket
 
 __all__ = [
     "CancelJobRequest",

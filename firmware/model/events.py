@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar, Self
+from typing import ClassVar, Protocol, Self
 
 from firmware.wire import namespaces as ns
 from firmware.wire.xml import Element, element, find_all, scan, sub
@@ -182,7 +182,17 @@ class ScannerElementsChangeEvent:
         )
 
 
-EVENTS: tuple[type, ...] = (
+class EventMessage(Protocol):
+    """What every event class has: its wsa:Action, and its body element."""
+
+    ACTION: ClassVar[str]
+
+    def to_xml(self) -> Element:
+        """The event body."""
+        ...
+
+
+EVENTS: tuple[type[EventMessage], ...] = (
     ScannerElementsChangeEvent,
     ScannerStatusSummaryEvent,
     ScannerStatusConditionEvent,
