@@ -13,6 +13,7 @@ import html
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -65,7 +66,7 @@ from firmware.scan.model import (
 from firmware.wire import namespaces as ns
 from firmware.wire.faults import SoapFault
 from firmware.wire.xml import element, parse_with_prefixes, parse_xml, qname, scan, serialize, sub
-from tests.xsd import SchemaViolation, shared_dir, validate, validate_fragment
+from tests.xsd import assert_invalid, require_schemas, shared_file, validate, validate_fragment
 
 UTC = UTC
 T0 = datetime(2024, 5, 1, 12, 30, 0, tzinfo=UTC)
@@ -471,8 +472,7 @@ def test_standalone_element_data_has_its_name_prefix_in_scope() -> None:
 
 def test_vendor_element_name_needs_and_gets_its_declaration() -> None:
     undeclared = GetScannerElementsResponse((ElementData("ihv:Thing", False),)).to_xml()
-    with pytest.raises(SchemaViolation):
-        validate(undeclared)
+    assert_invalid(undeclared)
     declared = GetScannerElementsResponse((ElementData("ihv:Thing", False, None, "urn:example:ihv"),)).to_xml()
     validate(declared)
     _root, prefixes = parse_with_prefixes(serialize(declared))
@@ -539,8 +539,7 @@ def test_retrieve_image_response_structure() -> None:
     assert include.attrib == {"href": "cid:image%201@pi"}
     assert b'xmlns:xop="http://www.w3.org/2004/08/xop/include"' in serialize(el)
     assert round_trip(response) == response
-    with pytest.raises(SchemaViolation):  # ScanData is base64Binary in the XSD: XOP form is not schema-valid
-        validate(el)
+    assert_invalid(el)  # ScanData is base64Binary in the XSD: XOP form is not schema-valid
 
 
 # --- lenient parsing --------------------------------------------------------------------------------
@@ -744,7 +743,15 @@ def test_programming_errors_raise_value_error() -> None:
 # --- real client messages --------------------------------------------------------------------------
 
 
-def _xml_block_after(path, heading: str) -> str:
+SANE_AIRSCAN_NOTES = "the project's notes on what sane-airscan sends (its CreateScanJob ticket, as captured)"
+WINDOWS_TICKET = "the project's WS-Scan reference (Windows' CreateScanJob ticket, as captured)"
+MSDOC_ACTIVE_JOBS = (
+    "Microsoft's GetActiveJobsResponse page, "
+    "https://learn.microsoft.com/windows-hardware/drivers/image/getactivejobsresponse"
+)
+
+
+def _xml_block_after(path: Path, heading: str) -> str:
     """The first ```xml fenced block after the line containing ``heading``."""
     text = path.read_text(encoding="utf-8")
     start = text.index(heading)
@@ -759,7 +766,9 @@ def _declare_root_prefix(snippet: str, prefix: str) -> bytes:
 
 
 def test_sane_airscan_create_scan_job_request() -> None:
-    snippet = _xml_block_after(shared_dir() / "wsscan" / "SANE-AIRSCAN.md", "CreateScanJob ScanTicket, exactly as sent")
+    snippet = _xml_block_after(
+        shared_file("SANE-AIRSCAN.md", SANE_AIRSCAN_NOTES), "CreateScanJob ScanTicket, exactly as sent"
+    )
     request = CreateScanJobRequest.from_xml(parse_xml(_declare_root_prefix(snippet, "sca")))
     assert request.scan_identifier is None and request.destination_token is None
     assert request.ticket.job_description == JobDescription("sane-airscan request", "sane-airscan", "sane-airscan")
@@ -775,7 +784,7 @@ def test_sane_airscan_create_scan_job_request() -> None:
 
 
 def test_windows_create_scan_job_request_with_must_honor() -> None:
-    snippet = _xml_block_after(shared_dir() / "wsscan" / "REFERENCE.md", "### 2.4 ScanTicket")
+    snippet = _xml_block_after(shared_file("REFERENCE.md", WINDOWS_TICKET), "### 2.4 ScanTicket")
     request = CreateScanJobRequest.from_xml(parse_xml(_declare_root_prefix(snippet, "wscn")))
     assert request.scan_identifier and request.destination_token
     assert request.ticket.job_description.job_name == "Validating scan ticket for current WIA item properties"
@@ -805,7 +814,7 @@ def test_windows_create_scan_job_request_with_must_honor() -> None:
 
 
 def test_msdoc_get_active_jobs_response_on_the_2006_08_namespace() -> None:
-    (seed,) = (shared_dir() / "seeds").glob("003_*.txt")
+    (seed,) = shared_file("../seeds", MSDOC_ACTIVE_JOBS).glob("003_*.txt")
     blocks = re.findall(r"```[^\n]*\n(.*?)```", seed.read_text(encoding="utf-8"), re.S)
     snippet = next(b for b in blocks if "JobSummary" in b)
     snippet = html.unescape(snippet).replace("/windows/2006/01/wdp/scan", "/windows/2006/08/wdp/scan")
@@ -844,7 +853,7 @@ def test_msdoc_get_active_jobs_response_on_the_2006_08_namespace() -> None:
     ],
 )
 def test_enumerations_match_the_xsd(constant: str, xsd_file: str, type_name: str) -> None:
-    tree = etree.parse(str(shared_dir() / "wsscan" / "xsd" / xsd_file))
+    tree = etree.parse(str(require_schemas() / xsd_file))
     xs = "{http://www.w3.org/2001/XMLSchema}"
     (simple,) = [t for t in tree.iter(xs + "simpleType") if t.get("name") == type_name]
     values = [e.get("value") for e in simple.iter(xs + "enumeration")]
