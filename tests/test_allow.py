@@ -78,6 +78,8 @@ def test_inside_the_allow_list_is_served(tmp_path):
         assert get(base, "/no/such/path") == 404
 
 
+@pytest.mark.service
+@pytest.mark.sane
 def test_allow_list_from_the_configuration_file(tmp_path):
     sane = write_sane_dir(tmp_path / "sane", number_of_devices=1)
     refused = tmp_path / "refused.toml"
@@ -112,6 +114,7 @@ def allow_lab():
         lab.destroy()
 
 
+@pytest.mark.netns
 @pytest.mark.parametrize("allow, answered", [(("10.0.0.0/8",), False), (("198.18.10.0/24",), True), ((), True)])
 def test_discovery_answers_only_allowed_senders(tmp_path, allow_lab, allow, answered):
     import asyncio

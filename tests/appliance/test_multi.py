@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from firmware.dpws.metadata import ACTION_GET, Metadata
@@ -19,6 +20,8 @@ from tests.sane_env import write_sane_dir
 from tests.servers import running_service
 from tests.soap import SoapClient
 from tests.test_service import create, retrieve, ticket
+
+pytestmark = [pytest.mark.service, pytest.mark.sane]
 
 SLOW_TEST0 = """
 [scanners."test:0"]

@@ -24,6 +24,8 @@ from firmware.wire.xml import find, parse_with_prefixes, qname, text_of
 from .conftest import HTTP_PORT
 from .netlab import Process, Runner, UdpClient, http_post, in_netns, probe, resolve, run
 
+pytestmark = pytest.mark.netns
+
 SLACK = 0.35  # seconds of scheduling slack on a loaded 2-core machine
 
 

@@ -36,6 +36,8 @@ from .conftest import _lab_unavailable
 from .discovery_clients import PrivateSystemBus, airscan_discovery_dir
 from .netlab import Lab, Message, Process, UdpClient, VethPair, http_post, in_netns, probe, run
 
+pytestmark = [pytest.mark.netns, pytest.mark.e2e, pytest.mark.service, pytest.mark.sane]
+
 NET4, NET6 = "198.18.20", "fd00:20"
 NET4_EXTRA = "198.18.21"  # a second subnet on the same link, added by one test
 DEVICE_V4 = f"{NET4}.2"
