@@ -14,6 +14,7 @@ import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Protocol, Self
 
 import pytest
 from lxml import etree
@@ -65,7 +66,8 @@ from firmware.scan.model import (
 )
 from firmware.wire import namespaces as ns
 from firmware.wire.faults import SoapFault
-from firmware.wire.xml import element, parse_with_prefixes, parse_xml, qname, scan, serialize, sub
+from firmware.wire.xml import Element, element, parse_with_prefixes, parse_xml, qname, scan, serialize, sub
+from tests.xmlfind import child
 from tests.xsd import assert_invalid, require_schemas, shared_file, validate, validate_fragment
 
 UTC = UTC
@@ -184,6 +186,15 @@ def documents() -> Documents:
     return Documents(final_parameters(), ("Scan001.jpg", "Scan002.jpg"))
 
 
+class ModelElement(Protocol):
+    """A model class of the round-trip tables: one serializer and one parser."""
+
+    def to_xml(self) -> Element: ...
+
+    @classmethod
+    def from_xml(cls, el: Element) -> Self: ...
+
+
 def round_trip(obj, parse=None):
     """to_xml -> serialize -> parse_xml -> from_xml."""
     el = parse_xml(serialize(obj.to_xml()))
@@ -198,7 +209,7 @@ def fault_of(call) -> SoapFault:
 
 # --- round trips and XSD validity --------------------------------------------------------
 
-MESSAGES = {
+MESSAGES: dict[str, ModelElement] = {
     "GetScannerElementsRequest": GetScannerElementsRequest(
         (
             RequestedName(ns.SCAN, "ScannerConfiguration", "wscn:ScannerConfiguration"),
@@ -215,7 +226,8 @@ MESSAGES = {
                 "wscn:DefaultScanTicket",
                 True,
                 ScanTicket(
-                    JobDescription("Default", "device"), replace(final_parameters(), override=(), used_default=())
+                    JobDescription("Default", "device"),
+                    replace(final_parameters(), override=frozenset(), used_default=frozenset()),
                 ),
             ),
             ElementData("ihv:InvalidRequestEntry", False, None, "urn:example:ihv"),
@@ -254,6 +266,7 @@ def test_message_round_trips_and_validates(name: str) -> None:
     validate(el)
     data = serialize(el)
     parsed_el, prefixes = parse_with_prefixes(data)
+    parsed: ModelElement
     if isinstance(message, (GetScannerElementsRequest, GetJobElementsRequest)):
         parsed = type(message).from_xml(parsed_el, prefixes)
     else:
@@ -267,7 +280,7 @@ def test_empty_job_lists_validate() -> None:
         assert round_trip(message) == message
 
 
-FRAGMENTS = {
+FRAGMENTS: dict[str, ModelElement] = {
     "ScanTicket": ticket(),
     "ScanTicket without parameters": ScanTicket(JobDescription("n", "u")),
     "ScannerDescription": ScannerDescription("Pi Scanner", "Flatbed", "Office 2", "de"),
@@ -372,7 +385,7 @@ def test_document_parameters_children_follow_the_xsd_sequence() -> None:
             "MediaSides",
         )
     ]
-    region = el.find(f"{scan('MediaSides')}/{scan('MediaFront')}/{scan('ScanRegion')}")
+    region = child(el, f"{scan('MediaSides')}/{scan('MediaFront')}/{scan('ScanRegion')}")
     assert [c.tag for c in region] == [
         scan(x) for x in ("ScanRegionXOffset", "ScanRegionYOffset", "ScanRegionWidth", "ScanRegionHeight")
     ]
@@ -429,17 +442,19 @@ def test_incomplete_final_parameters_are_refused() -> None:
 
 
 def test_mark_groups_expand_and_unknown_marks_are_refused() -> None:
-    params = DocumentParameters(must_honor={"ScanRegion"}, override={"Exposure", "Scaling"})
+    params = DocumentParameters(must_honor=frozenset({"ScanRegion"}), override=frozenset({"Exposure", "Scaling"}))
     assert params.must_honor == {"ScanRegionXOffset", "ScanRegionYOffset", "ScanRegionWidth", "ScanRegionHeight"}
     assert params.override == {"Contrast", "Brightness", "Sharpness", "ScalingWidth", "ScalingHeight"}
     with pytest.raises(ValueError):
-        DocumentParameters(must_honor={"MediaFront"})
+        DocumentParameters(must_honor=frozenset({"MediaFront"}))
     with pytest.raises(ValueError):
-        DocumentParameters(override={"Width"})
+        DocumentParameters(override=frozenset({"Width"}))
 
 
 def test_auto_choices_round_trip() -> None:
-    params = DocumentParameters(document_size_auto_detect=True, exposure=Exposure(auto=True), must_honor={"InputSize"})
+    params = DocumentParameters(
+        document_size_auto_detect=True, exposure=Exposure(auto=True), must_honor=frozenset({"InputSize"})
+    )
     el = ScanTicket(JobDescription("j", "u"), params).to_xml()
     validate_fragment(el)
     assert ScanTicket.from_xml(el).document_parameters == params
@@ -549,10 +564,10 @@ def test_unknown_children_and_attributes_are_ignored() -> None:
     el = ticket().to_xml()
     el.set("{urn:example:x}flag", "1")
     sub(el, "{urn:example:x}Extension", "ignored")
-    params = el.find(scan("DocumentParameters"))
+    params = child(el, scan("DocumentParameters"))
     params.insert(0, element("{urn:example:x}VendorSetting", "7"))
-    params.find(scan("Format")).set("{urn:example:x}note", "n")
-    sub(params.find(scan("MediaSides")).find(scan("MediaFront")), "{urn:example:x}Gamma", "2.2")
+    child(params, scan("Format")).set("{urn:example:x}note", "n")
+    sub(child(params, f"{scan('MediaSides')}/{scan('MediaFront')}"), "{urn:example:x}Gamma", "2.2")
     assert ScanTicket.from_xml(parse_xml(serialize(el))) == ticket()
 
 
@@ -565,6 +580,7 @@ def test_unqualified_and_qualified_attribute_forms_are_read() -> None:
       </s:ScannerStatus></s:ElementData></s:ScannerElements></s:GetScannerElementsResponse>""".encode()
     (data,) = GetScannerElementsResponse.from_xml(parse_xml(body)).elements
     assert data.name == "s:ScannerStatus" and data.valid is True
+    assert isinstance(data.content, ScannerStatus)
     assert data.content.active_conditions == (DeviceCondition(5, T0, "CoverOpen", "Platen", "Critical"),)
 
     params = f"""<w:DocumentParameters xmlns:w="{ns.SCAN}"><w:Format MustHonor="1">png</w:Format>
@@ -717,6 +733,7 @@ def test_unknown_keyword_values_are_kept_for_the_service_to_judge() -> None:
         "<w:MediaSides><w:MediaFront><w:ColorProcessing>CMYK32</w:ColorProcessing></w:MediaFront></w:MediaSides>"
     )
     params = ScanTicket.from_xml(parse_xml(body)).document_parameters
+    assert params is not None and params.media_front is not None and params.input_source is not None
     assert (params.format, params.input_source, params.media_front.color_processing) == (
         "image/heic",
         "pi:Tray2",
@@ -790,6 +807,7 @@ def test_windows_create_scan_job_request_with_must_honor() -> None:
     assert request.ticket.job_description.job_name == "Validating scan ticket for current WIA item properties"
     assert request.ticket.job_description.job_information == "Scanning from platen.."
     params = request.ticket.document_parameters
+    assert params is not None
     assert (params.format, params.images_to_transfer, params.input_source, params.rotation) == ("exif", 1, "Platen", 0)
     assert params.input_size == Size(8500, 11700)
     assert params.exposure == Exposure(contrast=0, brightness=0)
@@ -819,7 +837,7 @@ def test_msdoc_get_active_jobs_response_on_the_2006_08_namespace() -> None:
     snippet = next(b for b in blocks if "JobSummary" in b)
     snippet = html.unescape(snippet).replace("/windows/2006/01/wdp/scan", "/windows/2006/08/wdp/scan")
     envelope = parse_xml(snippet.strip().encode())
-    (body_child,) = list(envelope.find(qname(ns.SOAP, "Body")))
+    (body_child,) = list(child(envelope, qname(ns.SOAP, "Body")))
     response = GetActiveJobsResponse.from_xml(body_child)
     assert response == GetActiveJobsResponse(
         (

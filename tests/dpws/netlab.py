@@ -25,6 +25,7 @@ from pathlib import Path
 
 from firmware.wire import namespaces as ns
 from firmware.wire.xml import Element, find, parse_with_prefixes, qname, text_of
+from tests.xmlfind import first_child
 
 REPO = Path(__file__).resolve().parents[2]
 CLONE_NEWNET = 0x40000000
@@ -199,11 +200,12 @@ class Message:
     @property
     def app_sequence(self) -> tuple[int, int]:
         el = self.header(ns.WSD, "AppSequence")
-        return int(el.get("InstanceId")), int(el.get("MessageNumber"))
+        assert el is not None, f"{self.kind} has no AppSequence"
+        return int(el.get("InstanceId", "")), int(el.get("MessageNumber", ""))
 
     @property
     def body(self) -> Element:
-        return next(iter(find(self.root, qname(ns.SOAP, "Body"))))
+        return first_child(find(self.root, qname(ns.SOAP, "Body")))
 
     def target(self) -> Element:
         """The element holding EndpointReference/Types/XAddrs (Hello, Bye, ProbeMatch, ResolveMatch)."""
@@ -372,15 +374,17 @@ class Process:
             stderr=self.log,
             text=True,
         )
+        assert self.proc.stdout is not None  # stdout=PIPE
+        self.stdout = self.proc.stdout
         self._selector = selectors.DefaultSelector()
-        self._selector.register(self.proc.stdout, selectors.EVENT_READ)
+        self._selector.register(self.stdout, selectors.EVENT_READ)
         self._terminated = False
 
     def read_line(self, timeout: float) -> str:
         """The next stdout line; TimeoutError (with the log) if none comes within ``timeout`` s."""
         if not self._selector.select(timeout):
             raise TimeoutError(f"no output within {timeout} s; log:\n{self.stderr()}")
-        line = self.proc.stdout.readline()
+        line = self.stdout.readline()
         if not line:
             raise RuntimeError(f"process ended (rc={self.proc.poll()}); log:\n{self.stderr()}")
         return line
@@ -413,7 +417,7 @@ class Process:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self._selector.close()
-        self.proc.stdout.close()
+        self.stdout.close()
         self.log.close()
         os.unlink(self.log.name)
 

@@ -31,6 +31,7 @@ from firmware.dpws.discovery import APP_MAX_DELAY, UDP_MAX_DELAY
 from firmware.wire import namespaces as ns
 from firmware.wire.xml import find, find_all, parse_with_prefixes, parse_xml, qname, resolve_qname, text_of
 from tests.sane_env import sane_environment, write_sane_dir
+from tests.xmlfind import child, text
 
 from .conftest import _lab_unavailable
 from .discovery_clients import PrivateSystemBus, airscan_discovery_dir
@@ -194,7 +195,7 @@ def probe_match(lab: Lab, pair: VethPair, family: int = socket.AF_INET) -> Messa
 
 
 def metadata_version(message: Message) -> int:
-    return int(text_of(find(message.target(), qname(ns.WSD, "MetadataVersion"))))
+    return int(text(find(message.target(), qname(ns.WSD, "MetadataVersion"))))
 
 
 def transfer_get(endpoint: str) -> bytes:
@@ -221,12 +222,12 @@ def fetch_metadata(lab: Lab, xaddr: str, endpoint: str) -> tuple[bytes, dict, di
     declarations (for QName-valued texts such as Types).
     """
     url = urlsplit(xaddr)
+    assert url.hostname is not None and url.port is not None, xaddr
     status, body = http_post(lab, url.hostname, url.port, url.path, transfer_get(endpoint))
     assert status == 200, body[:2000]
     root = parse_xml(body)
     _, prefixes = parse_with_prefixes(body)
-    envelope_body = find(root, qname(ns.SOAP, "Body"))
-    metadata = find(envelope_body, qname(ns.MEX, "Metadata"))
+    metadata = find(child(root, qname(ns.SOAP, "Body")), qname(ns.MEX, "Metadata"))
     assert metadata is not None, body[:2000]
     sections = {s.get("Dialect"): next(iter(s)) for s in find_all(metadata, qname(ns.MEX, "MetadataSection"))}
     return body, sections, prefixes
