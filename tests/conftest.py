@@ -1,6 +1,8 @@
 """Fixtures and hooks shared by every test package.
 
 * ``sink``: the real HTTP event sink.
+* ``netns_lab``: a device and a client network namespace of this test (tests/netns.py); the
+  test adds the veth pairs it needs. Skips where namespaces cannot be made (not root).
 * Schema checks without the schemas: a test whose WDPScan.xsd validations did
   nothing (tests/xsd.py, ``$WSD_SCAN_SCHEMAS`` absent) still runs every other
   assertion; if they all pass it is reported as skipped, with the one-line reason.
@@ -12,7 +14,7 @@ from collections.abc import Generator
 
 import pytest
 
-from tests import xsd
+from tests import netns, xsd
 from tests.eventing.harness import EventSink
 
 pytest_plugins = ["pytester"]  # tests/test_schema_skips.py runs small test files with these hooks
@@ -26,6 +28,17 @@ def sink():
         yield s
     finally:
         s.close()
+
+
+@pytest.fixture
+def netns_lab(request: pytest.FixtureRequest) -> Generator[netns.Lab]:
+    """A :class:`tests.netns.Lab` of this test (no veth pairs yet); deleted after it.
+
+    The test must carry the ``netns`` marker, so that ``scripts/test --fast`` leaves it out.
+    """
+    assert request.node.get_closest_marker("netns"), f"{request.node.nodeid} uses netns_lab: mark it netns"
+    with netns.lab() as lab:
+        yield lab
 
 
 # --- schema checks skipped for missing schemas -------------------------------------------------------

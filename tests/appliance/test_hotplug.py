@@ -252,40 +252,16 @@ def test_disabled_scanner_is_not_served_when_plugged(tmp_path, bus):
 # --- Hello and Bye on the network, in namespaces created for the test ------------------------------
 
 
-def _lab_unavailable() -> str | None:
-    import os
-    import shutil
-
-    if os.geteuid() != 0:
-        return "network namespaces need root (ip netns add)"
-    if shutil.which("ip") is None:
-        return "iproute2 'ip' is not installed"
-    return None
-
-
 @pytest.fixture
-def hotplug_lab():
-    reason = _lab_unavailable()
-    if reason:
-        pytest.skip(reason)
-    from tests.dpws.netlab import Lab
-
-    lab = Lab()
-    lab.tag = f"{lab.tag}h"  # not the namespaces of tests/dpws' session lab
-    lab.dev_ns, lab.cli_ns = f"wsdtest-dev-{lab.tag}", f"wsdtest-cli-{lab.tag}"
-    lab.destroy()
-    lab.create()
-    try:
-        pair = lab.add_pair("H", "198.18.9")
-        yield lab, pair
-    finally:
-        lab.destroy()
+def hotplug_lab(netns_lab):
+    return netns_lab, netns_lab.add_pair("H", "198.18.9")
 
 
 @pytest.mark.netns
 @pytest.mark.sane
 def test_plug_sends_hello_and_unplug_sends_bye(tmp_path, bus, hotplug_lab):
-    from tests.dpws.netlab import UdpClient, in_netns
+    from tests.dpws.netlab import UdpClient
+    from tests.netns import in_netns
 
     lab, pair = hotplug_lab
     sane = write_sane_dir(tmp_path / "sane", number_of_devices=1)
