@@ -109,7 +109,7 @@ def shared_file(relative: str, published: str) -> Path:
     """
     path = schemas_dir() / relative
     if not path.exists():
-        pytest.skip(f"{path.resolve()} is missing (set {ENV}; the content is {published})")
+        pytest.skip(f"{path} is missing (set {ENV}; the content is {published})")
     return path
 
 
