@@ -39,4 +39,9 @@ def mtom_parts(content_type: str, data: bytes) -> list[tuple[dict[str, str], byt
         b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + data
     )
     assert message.is_multipart(), content_type
-    return [(dict(part.items()), part.get_payload(decode=True)) for part in message.iter_parts()]
+    parts = []
+    for part in message.iter_parts():
+        payload = part.get_payload(decode=True)
+        assert isinstance(payload, bytes), f"part {dict(part.items())} is not a leaf part"
+        parts.append((dict(part.items()), payload))
+    return parts

@@ -11,6 +11,7 @@ from firmware import model
 from firmware.wire import namespaces as ns
 from firmware.wire.envelope import BODY, build_envelope
 from firmware.wire.xml import Element, find, parse_xml, qname, serialize
+from tests.xmlfind import child, first_child
 
 
 @dataclass
@@ -28,7 +29,7 @@ class Answer:
     @property
     def body(self) -> Element:
         """The Body's first child (the response or soap:Fault)."""
-        return next(iter(find(self.envelope, BODY)))
+        return first_child(find(self.envelope, BODY))
 
     @property
     def fault_subcode(self) -> str | None:
@@ -36,8 +37,7 @@ class Answer:
         body = self.body
         if body.tag != qname(ns.SOAP, "Fault"):
             return None
-        code = find(body, qname(ns.SOAP, "Code"))
-        return find(find(code, qname(ns.SOAP, "Subcode")), qname(ns.SOAP, "Value")).text
+        return child(body, "/".join(qname(ns.SOAP, name) for name in ("Code", "Subcode", "Value"))).text
 
 
 class SoapClient:
@@ -46,6 +46,7 @@ class SoapClient:
     def __init__(self, url: str, timeout: float = 30) -> None:
         self.url = url
         parts = urllib.parse.urlsplit(url)
+        assert parts.hostname is not None, f"no host in {url}"
         self.host, self.port, self.path = parts.hostname, parts.port, parts.path
         self.timeout = timeout
 
@@ -71,7 +72,9 @@ class SoapClient:
         )
         answer = self.call("GetScannerElements", request.to_xml())
         assert answer.status == 200, answer.data
-        return model.GetScannerElementsResponse.from_xml(answer.body).elements[0].content
+        content = model.GetScannerElementsResponse.from_xml(answer.body).elements[0].content
+        assert isinstance(content, model.ScannerStatus), content
+        return content
 
     def active_jobs(self) -> tuple[model.JobSummary, ...]:
         """GetActiveJobs: the summaries."""

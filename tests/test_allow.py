@@ -4,8 +4,6 @@ path, and no WS-Discovery answer."""
 from __future__ import annotations
 
 import http.client
-import os
-import shutil
 import socket
 import uuid
 
@@ -79,6 +77,8 @@ def test_inside_the_allow_list_is_served(tmp_path):
         assert get(base, "/no/such/path") == 404
 
 
+@pytest.mark.service
+@pytest.mark.sane
 def test_allow_list_from_the_configuration_file(tmp_path):
     sane = write_sane_dir(tmp_path / "sane", number_of_devices=1)
     refused = tmp_path / "refused.toml"
@@ -95,29 +95,17 @@ def test_allow_list_from_the_configuration_file(tmp_path):
 
 
 @pytest.fixture
-def allow_lab():
-    if os.geteuid() != 0:
-        pytest.skip("network namespaces need root (ip netns add)")
-    if shutil.which("ip") is None:
-        pytest.skip("iproute2 'ip' is not installed")
-    from tests.dpws.netlab import Lab
-
-    lab = Lab()
-    lab.tag = f"{lab.tag}a"  # not the namespaces of tests/dpws' session lab
-    lab.dev_ns, lab.cli_ns = f"wsdtest-dev-{lab.tag}", f"wsdtest-cli-{lab.tag}"
-    lab.destroy()
-    lab.create()
-    try:
-        yield lab, lab.add_pair("L", "198.18.10")
-    finally:
-        lab.destroy()
+def allow_lab(netns_lab):
+    return netns_lab, netns_lab.add_pair("L", "198.18.10")
 
 
+@pytest.mark.netns
 @pytest.mark.parametrize("allow, answered", [(("10.0.0.0/8",), False), (("198.18.10.0/24",), True), ((), True)])
 def test_discovery_answers_only_allowed_senders(tmp_path, allow_lab, allow, answered):
     import asyncio
 
-    from tests.dpws.netlab import UdpClient, in_netns, probe
+    from tests.dpws.netlab import UdpClient, probe
+    from tests.netns import in_netns
 
     lab, pair = allow_lab
     identity = load_identity(tmp_path, "allow-test")

@@ -9,8 +9,12 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.sane_env import write_sane_dir
 from tests.servers import REPO, free_port
+
+pytestmark = [pytest.mark.service, pytest.mark.sane]
 
 
 def test_service_notifies_systemd(tmp_path):

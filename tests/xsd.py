@@ -1,4 +1,4 @@
-"""Validate emitted WS-Scan XML against Microsoft's schema (shared/wsscan/xsd/WDPScan.xsd) with lxml.
+"""Validate emitted WS-Scan XML against Microsoft's schema (WDPScan.xsd) with lxml, and find the shared files.
 
 :func:`validate` checks a SOAP Body child (a request, response or event
 element, the XSD's global elements), as REFERENCE.md section 6.4 recommends.
@@ -6,8 +6,17 @@ element, the XSD's global elements), as REFERENCE.md section 6.4 recommends.
 a type (ScanTicket, ScannerStatus, DeviceCondition, ...): it uses a small
 schema that includes WDPScan.xsd unchanged and declares one global element per
 such type, so the element is checked against exactly the XSD's type.
+:func:`assert_invalid` checks that the XSD rejects an element.
 
-The shared directory is ``<repo>/../shared`` unless ``WSD_SHARED_DIR`` says otherwise.
+Microsoft's schemas and the captured client messages are not part of the
+repository. One setting finds them: ``$WSD_SCAN_SCHEMAS``, default
+``<repo>/../shared/wsscan`` (holding ``xsd/WDPScan.xsd``, ``REFERENCE.md``,
+``SANE-AIRSCAN.md``; Microsoft's documentation pages are in ``../seeds`` beside it).
+
+When the schemas are absent the three checks above do nothing but record
+that they were skipped (:func:`take_skipped`); the root conftest then reports
+the test as skipped after every other assertion of it ran. Tests that need a
+shared file itself call :func:`require_schemas` or :func:`shared_file`, which skip at once.
 Schemas are compiled once per test session.
 """
 
@@ -18,12 +27,18 @@ import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
 from lxml import etree
 
 from firmware.wire import namespaces as ns
 from firmware.wire.xml import serialize
 
 XS = "http://www.w3.org/2001/XMLSchema"
+REPO = Path(__file__).resolve().parents[1]
+ENV = "WSD_SCAN_SCHEMAS"
+# Microsoft's Scan Service Definition package (WSDScanService.doc + WDPScan.xsd and the files it includes)
+SCHEMA_DOWNLOAD = "https://download.microsoft.com/download/9/C/5/9C5B2167-8017-4BAE-9FDE-D599BAC8184A/ScanService.zip"
+SCHEMA_DOCS = "https://learn.microsoft.com/windows-hardware/drivers/image/scan-service--ws-scan--schema"
 
 # Model elements that are only types in the XSD: element name -> XSD type name.
 FRAGMENT_TYPES = {
@@ -57,15 +72,64 @@ class SchemaViolation(AssertionError):
     """The XML does not validate; the message holds lxml's error log and the XML."""
 
 
-def shared_dir() -> Path:
-    """The project's shared/ directory: ``$WSD_SHARED_DIR``, else ``<repo>/../shared``."""
-    override = os.environ.get("WSD_SHARED_DIR")
-    return Path(override) if override else Path(__file__).resolve().parents[2] / "shared"
+def schemas_dir() -> Path:
+    """The shared WS-Scan directory: ``$WSD_SCAN_SCHEMAS``, else ``<repo>/../shared/wsscan``."""
+    override = os.environ.get(ENV)
+    return Path(override) if override else REPO.parent / "shared" / "wsscan"
 
 
 def schema_path() -> Path:
-    """Path of WDPScan.xsd."""
-    return shared_dir() / "wsscan" / "xsd" / "WDPScan.xsd"
+    """Path of WDPScan.xsd (it includes Common.xsd, Job.xsd, ... from the same directory)."""
+    return schemas_dir() / "xsd" / "WDPScan.xsd"
+
+
+def missing_schemas() -> str | None:
+    """None when WDPScan.xsd is there, else a one-line reason: what is missing, where Microsoft publishes it."""
+    path = schema_path()
+    if path.is_file():
+        return None
+    return (
+        f"Microsoft's WS-Scan schema {path} is missing (set {ENV} to the directory holding xsd/WDPScan.xsd; "
+        f"Microsoft publishes the schemas in {SCHEMA_DOWNLOAD}, documented at {SCHEMA_DOCS})"
+    )
+
+
+def require_schemas() -> Path:
+    """The xsd/ directory; skips the calling test at once when WDPScan.xsd is missing."""
+    reason = missing_schemas()
+    if reason:
+        pytest.skip(reason)
+    return schema_path().parent
+
+
+def shared_file(relative: str, published: str) -> Path:
+    """``<WSD_SCAN_SCHEMAS>/<relative>`` (``..`` allowed); skips the calling test at once when it is missing.
+
+    ``published`` says where the file's content comes from, for the skip reason.
+    """
+    path = schemas_dir() / relative
+    if not path.exists():
+        pytest.skip(f"{path} is missing (set {ENV}; the content is {published})")
+    return path
+
+
+# Reasons for validations skipped since the last take_skipped(): the root conftest reads them after each test.
+_skipped: list[str] = []
+
+
+def take_skipped() -> list[str]:
+    """The reasons recorded by checks that did nothing since the last call; clears them."""
+    reasons = list(_skipped)
+    _skipped.clear()
+    return reasons
+
+
+def _record_skip() -> bool:
+    """True (and a reason recorded) when the schemas are missing, so a check must do nothing."""
+    reason = missing_schemas()
+    if reason:
+        _skipped.append(reason)
+    return reason is not None
 
 
 @functools.cache
@@ -105,13 +169,31 @@ def validate(element_or_bytes: ET.Element | bytes) -> None:
     """Validate a Body child element (ElementTree element or serialized bytes) against WDPScan.xsd.
 
     Raises :class:`SchemaViolation` (an AssertionError) with the schema error log.
+    Without the schemas, only records the skipped check (:func:`take_skipped`).
     """
-    _check(body_schema(), element_or_bytes)
+    if not _record_skip():
+        _check(body_schema(), element_or_bytes)
 
 
 def validate_fragment(element_or_bytes: ET.Element | bytes) -> None:
     """Validate a model element named in :data:`FRAGMENT_TYPES` against its XSD type.
 
     Raises :class:`SchemaViolation` (an AssertionError) with the schema error log.
+    Without the schemas, only records the skipped check (:func:`take_skipped`).
     """
-    _check(fragment_schema(), element_or_bytes)
+    if not _record_skip():
+        _check(fragment_schema(), element_or_bytes)
+
+
+def assert_invalid(element_or_bytes: ET.Element | bytes) -> None:
+    """Assert that a Body child element does NOT validate against WDPScan.xsd.
+
+    Raises AssertionError when it validates. Without the schemas, only records the skipped check.
+    """
+    if _record_skip():
+        return
+    try:
+        _check(body_schema(), element_or_bytes)
+    except SchemaViolation:
+        return
+    raise AssertionError("expected a schema violation, but the XML is valid against WDPScan.xsd")

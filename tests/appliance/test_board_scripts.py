@@ -63,8 +63,9 @@ def run_post_image(root: Path, images: Path) -> subprocess.CompletedProcess:
     (root / "build").mkdir(exist_ok=True)
     host_bin = root / "host/bin"
     host_bin.mkdir(parents=True, exist_ok=True)
-    if shutil.which("bmaptool") and not (host_bin / "bmaptool").exists():
-        (host_bin / "bmaptool").symlink_to(shutil.which("bmaptool"))
+    bmaptool = shutil.which("bmaptool")
+    if bmaptool and not (host_bin / "bmaptool").exists():
+        (host_bin / "bmaptool").symlink_to(bmaptool)
     return subprocess.run(
         ["/bin/sh", str(POST_IMAGE), str(images)],
         capture_output=True,

@@ -75,7 +75,7 @@ def _why_not() -> str | None:
 
 
 _WHY_NOT = _why_not()
-pytestmark = pytest.mark.skipif(_WHY_NOT is not None, reason=_WHY_NOT or "")
+pytestmark = [pytest.mark.boot, pytest.mark.slow, pytest.mark.skipif(_WHY_NOT is not None, reason=_WHY_NOT or "")]
 
 
 @dataclass

@@ -23,9 +23,12 @@ import pytest
 from tests.appliance.paths import BUILDROOT_EXTERNAL
 
 BUILDROOT_DIR = os.environ.get("WSD_BUILDROOT_DIR")
-pytestmark = pytest.mark.skipif(
-    not BUILDROOT_DIR, reason="set WSD_BUILDROOT_DIR to a Buildroot 2026.02.x tree to run the Buildroot checks"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not BUILDROOT_DIR, reason="set WSD_BUILDROOT_DIR to a Buildroot 2026.02.x tree to run the Buildroot checks"
+    ),
+]
 
 DEFCONFIGS = sorted(path.name for path in (BUILDROOT_EXTERNAL / "configs").glob("*_defconfig"))
 EXPECTED_DEFCONFIGS = [

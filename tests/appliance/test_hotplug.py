@@ -135,6 +135,7 @@ def test_usb_snapshot_and_libusb_names(bus):
     assert libusb_address("airscan:e0:Office") is None
 
 
+@pytest.mark.sane
 def test_plugged_scanner_is_served_within_seconds_and_unplugged_one_withdrawn(tmp_path, bus):
     sane = write_sane_dir(tmp_path / "sane", number_of_devices=1)
     overrides = {"test:1": ScannerOverrides(sane_options=SLOW_SANE_OPTIONS)}
@@ -184,6 +185,7 @@ def test_plugged_scanner_is_served_within_seconds_and_unplugged_one_withdrawn(tm
         wait_for(lambda: second.scanner.worker_pid is None, timeout=10)  # its worker is stopped
 
 
+@pytest.mark.sane
 def test_a_usb_change_without_a_new_sane_device_changes_nothing(tmp_path, bus):
     sane = write_sane_dir(tmp_path / "sane", number_of_devices=1)
     with hotplug_service(tmp_path, sane) as (app, hotplug, loop, base):
@@ -236,6 +238,7 @@ def test_a_scanner_plugged_again_into_the_same_socket_keeps_its_device_identity(
         assert app.find(other_socket.name).device.identity.endpoint != endpoint
 
 
+@pytest.mark.sane
 def test_disabled_scanner_is_not_served_when_plugged(tmp_path, bus):
     sane = write_sane_dir(tmp_path / "sane", number_of_devices=1)
     overrides = {"test:1": ScannerOverrides(disabled=True)}
@@ -249,38 +252,16 @@ def test_disabled_scanner_is_not_served_when_plugged(tmp_path, bus):
 # --- Hello and Bye on the network, in namespaces created for the test ------------------------------
 
 
-def _lab_unavailable() -> str | None:
-    import os
-    import shutil
-
-    if os.geteuid() != 0:
-        return "network namespaces need root (ip netns add)"
-    if shutil.which("ip") is None:
-        return "iproute2 'ip' is not installed"
-    return None
-
-
 @pytest.fixture
-def hotplug_lab():
-    reason = _lab_unavailable()
-    if reason:
-        pytest.skip(reason)
-    from tests.dpws.netlab import Lab
-
-    lab = Lab()
-    lab.tag = f"{lab.tag}h"  # not the namespaces of tests/dpws' session lab
-    lab.dev_ns, lab.cli_ns = f"wsdtest-dev-{lab.tag}", f"wsdtest-cli-{lab.tag}"
-    lab.destroy()
-    lab.create()
-    try:
-        pair = lab.add_pair("H", "198.18.9")
-        yield lab, pair
-    finally:
-        lab.destroy()
+def hotplug_lab(netns_lab):
+    return netns_lab, netns_lab.add_pair("H", "198.18.9")
 
 
+@pytest.mark.netns
+@pytest.mark.sane
 def test_plug_sends_hello_and_unplug_sends_bye(tmp_path, bus, hotplug_lab):
-    from tests.dpws.netlab import UdpClient, in_netns
+    from tests.dpws.netlab import UdpClient
+    from tests.netns import in_netns
 
     lab, pair = hotplug_lab
     sane = write_sane_dir(tmp_path / "sane", number_of_devices=1)
@@ -320,6 +301,7 @@ def test_plug_sends_hello_and_unplug_sends_bye(tmp_path, bus, hotplug_lab):
     assert "Bye" not in for_first[:-2]  # test:0 stayed while test:1 came and went
 
 
+@pytest.mark.sane
 def test_without_libusb_polling_is_off_and_trigger_still_enumerates(tmp_path, mocker):
     import usb.core
 
@@ -341,6 +323,8 @@ def test_without_libusb_polling_is_off_and_trigger_still_enumerates(tmp_path, mo
         assert scanner_elements(base + "/scanners/test-1").status == 200
 
 
+@pytest.mark.service
+@pytest.mark.sane
 def test_sighup_re_enumerates_sane_in_the_service(tmp_path):
     import signal
 

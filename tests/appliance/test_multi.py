@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from firmware.dpws.metadata import ACTION_GET, Metadata
@@ -19,6 +20,9 @@ from tests.sane_env import write_sane_dir
 from tests.servers import running_service
 from tests.soap import SoapClient
 from tests.test_service import create, retrieve, ticket
+from tests.xmlfind import first_child
+
+pytestmark = [pytest.mark.service, pytest.mark.sane]
 
 SLOW_TEST0 = """
 [scanners."test:0"]
@@ -46,7 +50,7 @@ def device_metadata(base: str, endpoint: str) -> Metadata:
     answer = SoapClient(f"{base}/{endpoint.removeprefix('urn:uuid:')}").call("Get", None, action=ACTION_GET)
     assert answer.status == 200, answer.data[:500]
     root, prefixes = parse_with_prefixes(answer.data)
-    return Metadata.from_xml(next(iter(find(root, qname(ns.SOAP, "Body")))), prefixes)
+    return Metadata.from_xml(first_child(find(root, qname(ns.SOAP, "Body"))), prefixes)
 
 
 def test_two_scanners_run_two_jobs_at_the_same_time(tmp_path):

@@ -19,7 +19,7 @@ from tests.appliance.paths import SANE_USBIDS_SCRIPT, UDEV_RULES
 from tests.appliance.udev_sandbox import FakeUsbDevice, UdevOutcome, can_run, run_udev
 
 _WHY_NOT = can_run()
-pytestmark = pytest.mark.skipif(_WHY_NOT is not None, reason=_WHY_NOT or "")
+pytestmark = [pytest.mark.root, pytest.mark.skipif(_WHY_NOT is not None, reason=_WHY_NOT or "")]
 
 UDEV_DEFAULT = Path("/usr/lib/udev/rules.d/50-udev-default.rules")
 GROUPS = {"lp": 7, "scanner": 4242}

@@ -216,6 +216,7 @@ _MDWE_PROBE = textwrap.dedent(
 )
 
 
+@pytest.mark.sane
 def test_python_stack_runs_under_memory_deny_write_execute(tmp_path: Path) -> None:
     """MemoryDenyWriteExecute=yes does not break what the service runs.
 

@@ -166,7 +166,9 @@ def run_udev(
     tools = work / "bin"
     tools.mkdir()
     for tool in ("udevadm", "mknod", "stat", "cat"):
-        shutil.copy(shutil.which(tool), tools / tool)
+        path = shutil.which(tool)
+        assert path is not None, f"{tool} is not installed"  # can_run() checked the first two
+        shutil.copy(path, tools / tool)
 
     steps = []
     for device in devices:

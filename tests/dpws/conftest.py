@@ -2,49 +2,33 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
-from .netlab import Lab, Runner, VethPair
+from tests import netns
+from tests.netns import VethPair
+
+from .netlab import Runner
 
 HTTP_PORT = 5358
 
 
-def _lab_unavailable() -> str | None:
-    if os.geteuid() != 0:
-        return "network namespaces need root (ip netns add)"
-    if shutil.which("ip") is None:
-        return "iproute2 'ip' is not installed"
-    return None
-
-
 @pytest.fixture(scope="session")
 def lab():
-    """Device and client namespaces; torn down (with every veth in them) at the end."""
-    reason = _lab_unavailable()
-    if reason:
-        pytest.skip(reason)
-    lab = Lab()
-    lab.destroy()
-    lab.create()
-    try:
-        lab.pair_a = lab.add_pair("A", "198.18.7", "fd00:7")
-        lab.pair_b = lab.add_pair("B", "198.18.8")
-        yield lab
-    finally:
-        lab.destroy()
+    """Device and client namespaces joined by pairs A (IPv4 + IPv6) and B (IPv4); torn down at the end."""
+    with netns.lab() as made:
+        made.add_pair("A", "198.18.7", "fd00:7")
+        made.add_pair("B", "198.18.8")
+        yield made
 
 
 @pytest.fixture(scope="session")
 def pair_a(lab) -> VethPair:
-    return lab.pair_a
+    return lab.pairs["A"]
 
 
 @pytest.fixture(scope="session")
 def pair_b(lab) -> VethPair:
-    return lab.pair_b
+    return lab.pairs["B"]
 
 
 @pytest.fixture(scope="session")

@@ -1,14 +1,10 @@
-"""Test helpers: network namespaces joined by veth pairs, sockets opened inside them, the runner process.
-
-Only namespaces created here are touched, with addresses from the 198.18.0.0/15
-benchmarking range and fd00::/8 ULA. Sockets are created in a namespace by a
-short-lived thread that calls setns(2); a socket stays in the namespace it was
-created in, so the test process itself needs no namespace switch.
+"""Test helpers for WS-Discovery between the namespaces of a :class:`tests.netns.Lab`: discovery
+messages, UDP sockets opened inside a namespace, HTTP from the client namespace, processes
+(the runner) started in a namespace.
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import selectors
@@ -18,150 +14,20 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from firmware.wire import namespaces as ns
 from firmware.wire.xml import Element, find, parse_with_prefixes, qname, text_of
+from tests.netns import Lab, in_netns, netns_argv
+from tests.xmlfind import first_child
 
 REPO = Path(__file__).resolve().parents[2]
-CLONE_NEWNET = 0x40000000
 MULTICAST_V4 = "239.255.255.250"
 MULTICAST_V6 = "ff02::c"
 PORT = 3702
 WSD_ACTION = ns.WSD + "/"
-
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def in_netns(name: str, function):
-    """Run ``function()`` in a thread that has joined network namespace ``name``; return its result."""
-    outcome: dict = {}
-
-    def target() -> None:
-        try:
-            fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
-            try:
-                if _libc.setns(fd, CLONE_NEWNET) != 0:
-                    errno = ctypes.get_errno()
-                    raise OSError(errno, os.strerror(errno))
-            finally:
-                os.close(fd)
-            outcome["value"] = function()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
-
-
-def run(*argv: str, check: bool = True) -> str:
-    """Run a command, return stdout; raise with stderr on failure."""
-    result = subprocess.run(argv, capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed: {result.stderr.strip()}")
-    return result.stdout
-
-
-@dataclass(frozen=True)
-class VethPair:
-    """A veth pair: ``dev`` end in the device namespace, ``cli`` end in the client namespace."""
-
-    dev: str
-    cli: str
-
-
-class Lab:
-    """A device namespace and a client namespace; :meth:`add_pair` joins them with a veth pair."""
-
-    def __init__(self) -> None:
-        self.tag = f"{os.getpid() % 100000}"
-        self.dev_ns = f"wsdtest-dev-{self.tag}"
-        self.cli_ns = f"wsdtest-cli-{self.tag}"
-
-    def create(self) -> None:
-        """Add both namespaces, without duplicate address detection, loopback up."""
-        for name in (self.dev_ns, self.cli_ns):
-            run("ip", "netns", "add", name)
-            run(
-                "ip",
-                "netns",
-                "exec",
-                name,
-                "sysctl",
-                "-qw",
-                "net.ipv6.conf.all.accept_dad=0",
-                "net.ipv6.conf.default.accept_dad=0",
-            )
-            run("ip", "-n", name, "link", "set", "lo", "up")
-
-    def destroy(self) -> None:
-        """Delete both namespaces (and the veth ends in them)."""
-        for name in (self.dev_ns, self.cli_ns):
-            run("ip", "netns", "del", name, check=False)
-
-    def add_pair(self, letter: str, ipv4_net: str | None, ipv6_net: str | None = None) -> VethPair:
-        """Create veth ``w<letter><tag>d``/``...c``: device ``<net>.2``, client ``<net>.1`` (IPv4 /24, IPv6 /64)."""
-        pair = VethPair(f"w{letter}{self.tag}d", f"w{letter}{self.tag}c")
-        run(
-            "ip",
-            "link",
-            "add",
-            pair.dev,
-            "netns",
-            self.dev_ns,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            pair.cli,
-            "netns",
-            self.cli_ns,
-        )
-        for namespace, ifname, host in ((self.dev_ns, pair.dev, "2"), (self.cli_ns, pair.cli, "1")):
-            if ipv4_net:
-                run("ip", "-n", namespace, "addr", "add", f"{ipv4_net}.{host}/24", "dev", ifname)
-            if ipv6_net:
-                run("ip", "-n", namespace, "addr", "add", f"{ipv6_net}::{host}/64", "dev", ifname, "nodad")
-        for namespace, ifname in ((self.dev_ns, pair.dev), (self.cli_ns, pair.cli)):
-            run("ip", "-n", namespace, "link", "set", ifname, "up")
-        for namespace, ifname in ((self.dev_ns, pair.dev), (self.cli_ns, pair.cli)):
-            self.wait_link_local(namespace, ifname)
-        return pair
-
-    def remove_pair(self, pair: VethPair) -> None:
-        """Delete a veth pair (deleting one end deletes both)."""
-        run("ip", "-n", self.dev_ns, "link", "del", pair.dev, check=False)
-
-    def link_local(self, namespace: str, ifname: str) -> str | None:
-        """The usable (not tentative) IPv6 link-local address of ``ifname``, or None."""
-        data = json.loads(run("ip", "-j", "-n", namespace, "-6", "addr", "show", "dev", ifname))
-        for entry in data:
-            for info in entry.get("addr_info", []):
-                if info.get("scope") == "link" and not info.get("tentative"):
-                    return info["local"]
-        return None
-
-    def wait_link_local(self, namespace: str, ifname: str, timeout: float = 5.0) -> str:
-        """Wait until ``ifname`` has a usable link-local address; return it."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            address = self.link_local(namespace, ifname)
-            if address:
-                return address
-            time.sleep(0.05)
-        raise RuntimeError(f"no link-local address on {ifname}")
-
-    def ifindex(self, namespace: str, ifname: str) -> int:
-        """The interface index of ``ifname`` inside ``namespace``."""
-        return in_netns(namespace, lambda: socket.if_nametoindex(ifname))
-
 
 # --- messages --------------------------------------------------------------------------------
 
@@ -199,11 +65,12 @@ class Message:
     @property
     def app_sequence(self) -> tuple[int, int]:
         el = self.header(ns.WSD, "AppSequence")
-        return int(el.get("InstanceId")), int(el.get("MessageNumber"))
+        assert el is not None, f"{self.kind} has no AppSequence"
+        return int(el.get("InstanceId", "")), int(el.get("MessageNumber", ""))
 
     @property
     def body(self) -> Element:
-        return next(iter(find(self.root, qname(ns.SOAP, "Body"))))
+        return first_child(find(self.root, qname(ns.SOAP, "Body")))
 
     def target(self) -> Element:
         """The element holding EndpointReference/Types/XAddrs (Hello, Bye, ProbeMatch, ResolveMatch)."""
@@ -365,22 +232,24 @@ class Process:
     def __init__(self, namespace: str, argv: list[str]) -> None:
         self.log = tempfile.NamedTemporaryFile(prefix="wsdtest-", suffix=".log", delete=False)  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", namespace, *argv],
+            netns_argv(namespace, *argv),
             cwd=REPO,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self.log,
             text=True,
         )
+        assert self.proc.stdout is not None  # stdout=PIPE
+        self.stdout = self.proc.stdout
         self._selector = selectors.DefaultSelector()
-        self._selector.register(self.proc.stdout, selectors.EVENT_READ)
+        self._selector.register(self.stdout, selectors.EVENT_READ)
         self._terminated = False
 
     def read_line(self, timeout: float) -> str:
         """The next stdout line; TimeoutError (with the log) if none comes within ``timeout`` s."""
         if not self._selector.select(timeout):
             raise TimeoutError(f"no output within {timeout} s; log:\n{self.stderr()}")
-        line = self.proc.stdout.readline()
+        line = self.stdout.readline()
         if not line:
             raise RuntimeError(f"process ended (rc={self.proc.poll()}); log:\n{self.stderr()}")
         return line
@@ -413,7 +282,7 @@ class Process:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self._selector.close()
-        self.proc.stdout.close()
+        self.stdout.close()
         self.log.close()
         os.unlink(self.log.name)
 

@@ -56,10 +56,11 @@ class DeviceEndpoint(tornado.web.RequestHandler):
                 body = get_response_body(self.device.identity, self.metadata, f"http://{host}{SERVICE_PATH}")
                 envelope = build_envelope(ACTION_GET_RESPONSE, body, relates_to=request.message_id)
             elif request.action.endswith("/discovery/Probe"):
-                envelope = directed_probe_response(request, self.device, f"http://{host}{self.device.path}")
-                if envelope is None:
+                matches = directed_probe_response(request, self.device, f"http://{host}{self.device.path}")
+                if matches is None:
                     self.set_status(202)
                     return
+                envelope = matches
             else:
                 raise action_not_supported(request.action)
         except SoapFault as fault:

@@ -21,9 +21,12 @@ from firmware.dpws.matching import DiscoveredDevice
 from firmware.dpws.metadata import ACTION_GET, Metadata
 from firmware.wire import namespaces as ns
 from firmware.wire.xml import find, parse_with_prefixes, qname, text_of
+from tests.netns import in_netns, run
 
 from .conftest import HTTP_PORT
-from .netlab import Process, Runner, UdpClient, http_post, in_netns, probe, resolve, run
+from .netlab import Process, Runner, UdpClient, http_post, probe, resolve
+
+pytestmark = pytest.mark.netns
 
 SLACK = 0.35  # seconds of scheduling slack on a loaded 2-core machine
 

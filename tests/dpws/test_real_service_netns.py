@@ -30,11 +30,15 @@ from PIL import Image
 from firmware.dpws.discovery import APP_MAX_DELAY, UDP_MAX_DELAY
 from firmware.wire import namespaces as ns
 from firmware.wire.xml import find, find_all, parse_with_prefixes, parse_xml, qname, resolve_qname, text_of
+from tests import netns
+from tests.netns import Lab, VethPair, in_netns, netns_argv, run
 from tests.sane_env import sane_environment, write_sane_dir
+from tests.xmlfind import child, text
 
-from .conftest import _lab_unavailable
 from .discovery_clients import PrivateSystemBus, airscan_discovery_dir
-from .netlab import Lab, Message, Process, UdpClient, VethPair, http_post, in_netns, probe, run
+from .netlab import Message, Process, UdpClient, http_post, probe
+
+pytestmark = [pytest.mark.netns, pytest.mark.e2e, pytest.mark.service, pytest.mark.sane]
 
 NET4, NET6 = "198.18.20", "fd00:20"
 NET4_EXTRA = "198.18.21"  # a second subnet on the same link, added by one test
@@ -48,15 +52,6 @@ REPLY_WAIT = APP_MAX_DELAY + UDP_MAX_DELAY + 2 * SLACK
 
 def new_id() -> str:
     return "urn:uuid:" + str(uuid.uuid4())
-
-
-class ServiceLab(Lab):
-    """netlab's device and client namespaces under names of their own, beside the session lab."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.dev_ns = f"wsdsvc-dev-{self.tag}"
-        self.cli_ns = f"wsdsvc-cli-{self.tag}"
 
 
 class RealService:
@@ -109,23 +104,15 @@ class RealService:
 
 @pytest.fixture(scope="module")
 def net():
-    """Our two namespaces and their veth pair; deleted (with everything in them) afterwards."""
-    reason = _lab_unavailable()
-    if reason:
-        pytest.skip(reason)
-    lab = ServiceLab()
-    lab.destroy()
-    lab.create()
-    try:
-        lab.pair = lab.add_pair("S", NET4, NET6)
+    """Our two namespaces (beside the session lab's) and their veth pair; deleted (with everything in them) afterwards."""
+    with netns.lab() as lab:
+        lab.add_pair("S", NET4, NET6)
         yield lab
-    finally:
-        lab.destroy()
 
 
 @pytest.fixture(scope="module")
 def pair(net) -> VethPair:
-    return net.pair
+    return net.pairs["S"]
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +179,7 @@ def probe_match(lab: Lab, pair: VethPair, family: int = socket.AF_INET) -> Messa
 
 
 def metadata_version(message: Message) -> int:
-    return int(text_of(find(message.target(), qname(ns.WSD, "MetadataVersion"))))
+    return int(text(find(message.target(), qname(ns.WSD, "MetadataVersion"))))
 
 
 def transfer_get(endpoint: str) -> bytes:
@@ -219,12 +206,12 @@ def fetch_metadata(lab: Lab, xaddr: str, endpoint: str) -> tuple[bytes, dict, di
     declarations (for QName-valued texts such as Types).
     """
     url = urlsplit(xaddr)
+    assert url.hostname is not None and url.port is not None, xaddr
     status, body = http_post(lab, url.hostname, url.port, url.path, transfer_get(endpoint))
     assert status == 200, body[:2000]
     root = parse_xml(body)
     _, prefixes = parse_with_prefixes(body)
-    envelope_body = find(root, qname(ns.SOAP, "Body"))
-    metadata = find(envelope_body, qname(ns.MEX, "Metadata"))
+    metadata = find(child(root, qname(ns.SOAP, "Body")), qname(ns.MEX, "Metadata"))
     assert metadata is not None, body[:2000]
     sections = {s.get("Dialect"): next(iter(s)) for s in find_all(metadata, qname(ns.MEX, "MetadataSection"))}
     return body, sections, prefixes
@@ -236,7 +223,7 @@ def test_sane_airscan_discovers_lists_and_scans_through_the_service(net, service
 
     def scanimage(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            ["ip", "netns", "exec", net.cli_ns, "scanimage", *args],
+            netns_argv(net.cli_ns, "scanimage", *args),
             env=env,
             capture_output=True,
             text=True,

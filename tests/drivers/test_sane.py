@@ -21,6 +21,8 @@ from drivers.sane import SaneScanner, list_scanners, protocol
 from drivers.sane.options import COMMON_RESOLUTIONS
 from tests.sane_env import scanimage_pnm, write_sane_dir
 
+pytestmark = pytest.mark.sane
+
 REPO = Path(__file__).resolve().parents[2]
 TEST0 = ScannerInfo("test:0", "Noname", "frontend-tester", "virtual device")
 SLOW = {"read-delay": "true", "read-delay-duration": "100000"}  # 0.1 s per buffer of the backend

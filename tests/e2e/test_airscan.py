@@ -18,6 +18,8 @@ from tests.sane_env import write_sane_dir
 from tests.servers import running_service, wait_for
 from tests.soap import SoapClient
 
+pytestmark = pytest.mark.e2e
+
 PICTURE = {"test-picture": '"Color pattern"'}
 
 

@@ -36,9 +36,10 @@ from firmware.state import StateStore
 from firmware.wire import namespaces as ns
 from firmware.wire.envelope import BODY, HEADER, build_envelope
 from firmware.wire.handler import SoapHandler
-from firmware.wire.xml import Element, find, parse_xml, qname, serialize, text_of
+from firmware.wire.xml import Element, find, parse_xml, qname, serialize
 from tests.servers import free_port
 from tests.soap import Answer, SoapClient
+from tests.xmlfind import child, first_child, text
 
 SCAN_PATH = "/scanners/fake-0"
 
@@ -153,23 +154,23 @@ class Received:
 
     @property
     def header(self) -> Element:
-        return find(self.envelope, HEADER)
+        return child(self.envelope, HEADER)
 
     @property
     def body(self) -> Element:
-        return next(iter(find(self.envelope, BODY)))
+        return first_child(find(self.envelope, BODY))
 
     @property
     def action(self) -> str:
-        return text_of(find(self.header, qname(ns.WSA, "Action")))
+        return text(find(self.header, qname(ns.WSA, "Action")))
 
     @property
     def to(self) -> str:
-        return text_of(find(self.header, qname(ns.WSA, "To")))
+        return text(find(self.header, qname(ns.WSA, "To")))
 
     @property
     def message_id(self) -> str:
-        return text_of(find(self.header, qname(ns.WSA, "MessageID")))
+        return text(find(self.header, qname(ns.WSA, "MessageID")))
 
     @property
     def identifier(self) -> str | None:
@@ -186,6 +187,7 @@ class _SinkHandler(tornado.web.RequestHandler):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.sink.release.wait(), 10)
             behaviour = 202
+        assert isinstance(behaviour, int), f"unknown sink behaviour {behaviour!r}"
         assert self.request.headers["Content-Type"].startswith("application/soap+xml")
         self.sink.record(Received(name, behaviour, parse_xml(self.request.body), time.monotonic()))
         self.set_status(behaviour)
@@ -267,7 +269,10 @@ class Subscribed:
     @property
     def identifier(self) -> str:
         """The subscription's Identifier at the service (for Renew/GetStatus/Unsubscribe)."""
-        return self.response.subscription_manager.identifier
+        assert self.response is not None, f"subscription {self.ref} got no SubscribeResponse: {self.answer.status}"
+        identifier = self.response.subscription_manager.identifier
+        assert identifier is not None, "the SubscribeResponse's manager reference has no wse:Identifier"
+        return identifier
 
 
 @dataclass
@@ -359,11 +364,11 @@ def describe(received: Received):
         s = ev.JobStatusEvent.from_xml(body).job_status
         return ("JobStatus", s.job_state, s.job_state_reasons, s.scans_completed)
     if action == ev.JobEndStateEvent.ACTION:
-        e = ev.JobEndStateEvent.from_xml(body).job_end_state
-        return ("JobEndState", e.job_completed_state, e.job_completed_state_reasons, e.scans_completed)
+        end = ev.JobEndStateEvent.from_xml(body).job_end_state
+        return ("JobEndState", end.job_completed_state, end.job_completed_state_reasons, end.scans_completed)
     if action == ev.ScannerStatusSummaryEvent.ACTION:
-        e = ev.ScannerStatusSummaryEvent.from_xml(body)
-        return ("Summary", e.state, e.state_reasons)
+        summary = ev.ScannerStatusSummaryEvent.from_xml(body)
+        return ("Summary", summary.state, summary.state_reasons)
     if action == ev.ScannerStatusConditionEvent.ACTION:
         c = ev.ScannerStatusConditionEvent.from_xml(body).condition
         return ("Condition", c.name, c.component, c.severity)

@@ -58,6 +58,7 @@ def windows_session(server, sink: EventSink) -> Session:
     for actions in (JOB_EVENTS, STATUS_EVENTS):
         s = client.subscribe(sink.url(SINK_PATH), actions, expires="PT1H", end_to=sink.url(SINK_PATH))
         assert s.answer.status == 200, s.answer.data
+        assert s.response is not None
         assert s.response.expires.text() == "PT1H"
         renewed = client.renew(s.identifier, "PT1H")
         assert renewed.status == 200, renewed.data

@@ -21,6 +21,7 @@ from firmware.wire.xml import find, qname, text_of
 from firmware.wire.xsdtime import format_datetime
 from tests.servers import wait_for
 from tests.soap import SoapClient
+from tests.xmlfind import child
 
 from .harness import JOB_EVENTS, WseClient, create_job, describe, serve_with_events
 
@@ -68,7 +69,7 @@ WINDOWS_SUBSCRIBE = """<?xml version="1.0" encoding="utf-8"?>
 
 
 def header_text(answer, local: str, namespace: str = ns.WSA) -> str | None:
-    return text_of(find(find(answer.envelope, qname(ns.SOAP, "Header")), qname(namespace, local)))
+    return text_of(find(child(answer.envelope, qname(ns.SOAP, "Header")), qname(namespace, local)))
 
 
 def test_windows_subscribe_gets_a_subscribe_response_per_the_reference(server, sink):
