@@ -12,7 +12,7 @@ from tests.xsd import require_schemas
 
 CONFTEST = "from tests.conftest import pytest_runtest_call, pytest_runtest_setup  # noqa: F401\n"
 BODY = """
-from firmware.scan.model import CancelJobResponse
+from firmware.model import CancelJobResponse
 from tests.xsd import assert_invalid, require_schemas, validate
 
 def test_other_assertions_pass():
