@@ -20,7 +20,7 @@ Rules (where the spec is silent, decided here):
 * A ScanIdentifier is good once, for ``identifier_lifetime`` seconds after its
   event was sent, and only together with the token of the destination it was
   sent to, presented by that destination's PC (the address its Subscribe came
-  from, or its NotifyTo host).
+  from; when that is unknown, its NotifyTo host).
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ class Destination:
     """One registered destination: its ``token`` (DestinationToken), what the PC registered
     (``client_display_name``, ``client_context``), the ``subscription`` identifier it came
     with, the PC's ``client`` (NotifyTo host, lower case) and ``remote_ip`` (where the
-    Subscribe came from; None when unknown), and ``order`` (registration sequence number)."""
+    Subscribe came from; None when unknown), and ``order`` (the sequence number of the
+    Subscribe that registered it)."""
 
     token: str
     client_display_name: str
@@ -116,6 +117,7 @@ class DestinationRegistry:
             if old.client == client and old.client_display_name in names:
                 del self._destinations[token]
         responses = []
+        order = next(self._order)
         for wanted in chosen:
             token = secrets.token_hex(16)
             self._destinations[token] = Destination(
@@ -125,7 +127,7 @@ class DestinationRegistry:
                 subscription,
                 client,
                 remote_ip,
-                next(self._order),
+                order,
             )
             responses.append(DestinationResponse(wanted.client_context, token))
         return DestinationResponses(tuple(responses))
@@ -138,7 +140,8 @@ class DestinationRegistry:
         return len(gone)
 
     def destinations(self) -> list[Destination]:
-        """The registered destinations, the most recently registered first."""
+        """The registered destinations, the most recently registered Subscribe's first, each
+        Subscribe's in the order it listed them."""
         return sorted(self._destinations.values(), key=lambda d: d.order, reverse=True)
 
     def choose(self, name: str) -> Destination | None:
@@ -175,7 +178,8 @@ class DestinationRegistry:
         Raises wscn:ClientErrorInvalidScanIdentifier for a missing, unknown, used or
         expired identifier, and wscn:ClientErrorInvalidDestinationToken for a missing
         token, a token other than the one of the destination the identifier was sent
-        to, a destination no longer registered, or a caller that is not that destination's PC.
+        to, a destination no longer registered, or a caller other than that destination's PC
+        (the address its Subscribe came from).
         """
         pending = self._pending.get(scan_identifier or "")
         if pending is None or pending.used:
@@ -188,8 +192,8 @@ class DestinationRegistry:
             raise faults.client_error_invalid_destination_token()
         if self._destinations.get(token) is not destination:
             raise faults.client_error_invalid_destination_token()
-        from_owner = _same_ip(caller_ip, destination.remote_ip) or _same_ip(caller_ip, destination.client)
-        if caller_ip is not None and (destination.remote_ip or destination.client) and not from_owner:
+        owner = destination.remote_ip or destination.client
+        if caller_ip is not None and owner and not _same_ip(caller_ip, owner):
             raise faults.client_error_invalid_destination_token()
         return pending
 
