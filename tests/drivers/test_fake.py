@@ -287,10 +287,10 @@ def test_custom_info_and_capabilities_are_reported():
     assert asyncio.run(FakeScanner().capabilities()) is DEFAULT_CAPABILITIES
 
 
-def test_fake_buttons_report_presses_between_jobs_only():
+def test_fake_buttons_report_presses_between_jobs_only() -> None:
     from drivers.base import Button, ButtonPress
 
-    async def main():
+    async def main() -> list:
         scanner = FakeScanner(buttons=(Button("scan"), Button("email")), feeder_loaded=True)
         presses: list[ButtonPress] = []
         assert await scanner.buttons() == (Button("scan"), Button("email"))
