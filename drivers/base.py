@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 
@@ -175,6 +175,29 @@ class PageInfo:
         return -1 if self.lines < 0 else self.lines * self.bytes_per_line
 
 
+@dataclass(frozen=True)
+class Button:
+    """A button on the scanner, as the backend names it: ``name`` is the SANE option name
+    of its sensor (``scan``, ``email``, ``copy``, ``file``, ``button-1``...), ``title`` its
+    human-readable title."""
+
+    name: str
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class ButtonPress:
+    """The user pressed button ``name`` (a :attr:`Button.name`). ``feeder_loaded``: whether
+    paper was in the document feeder at that moment, or None when the device cannot tell."""
+
+    name: str
+    feeder_loaded: bool | None = None
+
+
+ButtonCallback = Callable[[ButtonPress], None]
+"""Called on the event loop for each button press (see :meth:`Scanner.watch_buttons`)."""
+
+
 class Page(abc.ABC):
     """One scanned side: its :class:`PageInfo` and its rows, streamed."""
 
@@ -239,6 +262,20 @@ class Scanner(abc.ABC):
     @abc.abstractmethod
     async def shutdown(self) -> None:
         """Release the device for good (stop the worker process). Never raises."""
+
+    async def buttons(self) -> tuple[Button, ...]:
+        """The scanner's buttons (front-panel keys a frontend can read; scanbd's "sensors").
+        The default: none. Raises :class:`ScannerError` when the device fails."""
+        return ()
+
+    def watch_buttons(self, callback: ButtonCallback | None) -> None:
+        """Call ``callback`` on the event loop for each button press from now on (None: stop).
+
+        Presses are looked for only while no session is open (a scan in progress
+        is never disturbed). Must be called on the event loop. The default does
+        nothing: a scanner without buttons never calls it. Never raises.
+        """
+        return None
 
     @abc.abstractmethod
     def apply_options(self, options: dict[str, object]) -> bool:

@@ -19,6 +19,9 @@ import math
 from collections.abc import AsyncIterator
 
 from drivers.base import (
+    Button,
+    ButtonCallback,
+    ButtonPress,
     Capabilities,
     ColorMode,
     Condition,
@@ -122,6 +125,10 @@ class FakeScanner(Scanner):
 
     ``options``: the backend options last given to :meth:`apply_options`.
 
+    ``buttons``: the front-panel buttons it has (default: one ``scan`` button);
+    :meth:`press` presses one. ``feeder_loaded``: what a press reports about
+    the feeder (None: the device cannot tell).
+
     For tests: ``started`` lists the :class:`ScanParameters` of every session;
     ``cancelled`` counts sessions cancelled; ``session`` is the open one.
     """
@@ -137,8 +144,13 @@ class FakeScanner(Scanner):
         page_delay: float = 0.0,
         chunk_rows: int | None = None,
         fail_jobs: int | None = None,
+        buttons: tuple[Button, ...] = (Button("scan", "Scan button"),),
+        feeder_loaded: bool | None = None,
     ) -> None:
         self.info = info
+        self._buttons = buttons
+        self.feeder_loaded = feeder_loaded
+        self._button_callback: ButtonCallback | None = None
         self._capabilities = capabilities
         self.adf_pages = adf_pages
         self.fail_with = fail_with
@@ -186,6 +198,27 @@ class FakeScanner(Scanner):
         changed, self.options = options != self.options, options
         return changed
 
+    async def buttons(self) -> tuple[Button, ...]:
+        """The buttons given to the constructor. Raises DEVICE_GONE when unplugged."""
+        self.check_present()
+        return self._buttons
+
+    def watch_buttons(self, callback: ButtonCallback | None) -> None:
+        """Remember ``callback`` for :meth:`press` (None: stop)."""
+        self._button_callback = callback
+
+    def press(self, name: str) -> bool:
+        """The user presses button ``name``: the watcher gets a :class:`ButtonPress` with
+        :attr:`feeder_loaded`, unless a session is open (like the SANE driver, which reads
+        buttons only between jobs). Returns whether the press was reported. Call it on the
+        event loop. Raises ``ValueError`` for a button the scanner does not have."""
+        if name not in {b.name for b in self._buttons}:
+            raise ValueError(f"{self.info.name} has no button {name!r}")
+        if self._button_callback is None or self.session is not None or self._unplugged or self._shut_down:
+            return False
+        self._button_callback(ButtonPress(name, self.feeder_loaded))
+        return True
+
     def _failure_due(self) -> bool:
         """Whether ``fail_with`` hits the job starting now (counts down ``fail_jobs``)."""
         if self.fail_with is None:
@@ -221,6 +254,7 @@ class FakeScanner(Scanner):
     async def shutdown(self) -> None:
         """Close any session; later calls raise DEVICE_GONE. Never raises."""
         self._shut_down = True
+        self._button_callback = None
         if self.session is not None:
             await self.session.close()
 

@@ -30,6 +30,8 @@ from .dpws import DeviceMetadata, DiscoveredDevice, load_identity
 from .dpws.endpoint import device_operations
 from .jobs.ids import JobIdAllocator
 from .jobs.manager import JobTable
+from .pushscan import PushScan, attach_push
+from .pushscan.http import PushHandler
 from .scan.eventsource import EventSource, attach_eventing
 from .scan.service import ScanService, ServiceSettings
 from .state import StateStore
@@ -86,14 +88,21 @@ def scan_path(sane_name: str) -> str:
 
 @dataclass(eq=False)
 class ServedScanner:
-    """One scanner as served: its driver, scan service, scan service URL path, DPWS device and
-    event source (WS-Eventing on the scan service path)."""
+    """One scanner as served: its driver, scan service, scan service URL path, DPWS device,
+    event source (WS-Eventing on the scan service path) and scan to PC (its HTTP trigger at
+    ``<path>/push``)."""
 
     scanner: Scanner
     service: ScanService
     path: str
     device: DiscoveredDevice
     events: EventSource
+    push: PushScan | None = None
+
+    @property
+    def push_path(self) -> str:
+        """The URL path of the scan-to-PC HTTP trigger (``/scanners/<slug>/push``)."""
+        return self.path + "/push"
 
     @property
     def name(self) -> str:
@@ -160,7 +169,9 @@ class App:
         identity.update_metadata(metadata.digest([path]))
         device = DiscoveredDevice(identity, path="/" + identity.endpoint.removeprefix("urn:uuid:"))
         served = ServedScanner(scanner, service, path, device, attach_eventing(service, path, config.eventing))
+        served.push = attach_push(service, served.events, overrides.buttons, config.push_identifier_timeout)
         self.router.add(path, {**service.operations(), **served.events.operations()})
+        self.router.add_handler(served.push_path, PushHandler, {"push": served.push})
         self.router.add(device.path, device_operations(device, metadata, path))
         self.scanners.append(served)
         return served
@@ -186,7 +197,9 @@ class App:
             return
         self.scanners.remove(served)
         self.router.remove(served.path)
+        self.router.remove(served.push_path)
         self.router.remove(served.device.path)
+        served.scanner.watch_buttons(None)
         await served.service.shutdown(error)
         await served.events.close()  # SubscriptionEnd after the last job events
 

@@ -35,13 +35,18 @@ class ScannerOverrides:
     """Per-scanner settings, matched by SANE device name or USB ``vvvv:pppp``.
 
     ``sane_options`` are SANE option values set when the device is opened
-    (python-sane names, e.g. ``{"test_picture": "Color pattern"}``).
+    (python-sane names, e.g. ``{"test_picture": "Color pattern"}``). ``buttons``
+    maps scanner buttons (SANE sensor names: ``scan``, ``email``, ``button-1``...)
+    to scan-to-PC destinations (a ClientContext such as ``ScanToEmail`` or a
+    ClientDisplayName such as ``Scan to MYPC``; "" disables the button), on top
+    of :data:`firmware.pushscan.DEFAULT_BUTTONS`.
     """
 
     friendly_name: str | None = None
     disabled: bool = False
     default_resolution: int | None = None
     sane_options: dict[str, Any] = field(default_factory=dict)
+    buttons: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ class Config:
     state_dir: Path = DEFAULT_STATE_DIR
     trace_soap: bool = False
     discovery: bool = True
+    push_identifier_timeout: float = 60.0
     eventing: EventingSettings = EventingSettings()
     scanners: dict[str, ScannerOverrides] = field(default_factory=dict)
 
@@ -142,6 +148,19 @@ def _sane_options(key: str, value: Any) -> dict[str, Any]:
     return {name.replace("-", "_"): v for name, v in value.items()}
 
 
+def _buttons(key: str, value: Any) -> dict[str, str]:
+    if (
+        not isinstance(value, dict)
+        or not all(isinstance(v, str) and len(v) <= 255 for v in value.values())
+        or not all(0 < len(k) <= 64 for k in value)
+    ):
+        raise ConfigError(
+            f'{key} = {value!r}: expected a table of button names to destinations, e.g. {{ scan = "Scan", '
+            'email = "ScanToEmail" }} ("" disables a button)'
+        )
+    return dict(value)
+
+
 KEYS: dict[str, Callable[[str, Any], Any]] = {
     "host": _host,
     "http_port": _int_in(1, 65535),
@@ -156,6 +175,7 @@ KEYS: dict[str, Callable[[str, Any], Any]] = {
     "state_dir": _path,
     "trace_soap": _bool,
     "discovery": _bool,
+    "push_identifier_timeout": _seconds,
 }
 
 SCANNER_KEYS: dict[str, Callable[[str, Any], Any]] = {
@@ -163,6 +183,7 @@ SCANNER_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "disabled": _bool,
     "default_resolution": _int_in(1, 19200),
     "sane_options": _sane_options,
+    "buttons": _buttons,
 }
 
 

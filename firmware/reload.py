@@ -89,6 +89,8 @@ async def _reconfigure(app: App, served: ServedScanner) -> bool:
     service.reconfigure(caps, service_settings(config, overrides))
     service.jobs.resize_history(config.history_size)
     served.events.subscriptions.settings = config.eventing
+    if served.push is not None:
+        served.push.configure(overrides.buttons, config.push_identifier_timeout)
     try:
         return app.update_metadata(served)
     except IdentityError as error:

@@ -29,6 +29,9 @@ def test_example_file_parses_with_every_key_uncommented(tmp_path):
     assert config.overrides_for("genesys:libusb:001:004", None).default_resolution == 300
     assert config.overrides_for("other", "04A9:190F").friendly_name == "CanoScan LiDE 220"
     assert (config.eventing.max_subscriptions, config.eventing.delivery_timeout) == (64, 2.0)
+    assert config.push_identifier_timeout == 60.0
+    buttons = config.overrides_for("genesys:libusb:001:004", None).buttons
+    assert buttons == {"scan": "Scan", "email": "ScanToEmail", "button-1": "Scan to OFFICE-PC", "copy": ""}
 
 
 @pytest.mark.parametrize(
@@ -43,6 +46,9 @@ def test_example_file_parses_with_every_key_uncommented(tmp_path):
         ({"eventing": {"max_subscribers": 3}}, ["eventing.max_subscribers", "did you mean 'max_subscriptions'"]),
         ({"eventing": {"delivery_timeout": 0}}, ["eventing.delivery_timeout", "seconds"]),
         ({"eventing": 5}, ["eventing", "table"]),
+        ({"scanners": {"test:0": {"buttons": {"scan": 1}}}}, ["scanners.test:0.buttons", "destinations"]),
+        ({"scanners": {"test:0": {"buttons": "Scan"}}}, ["scanners.test:0.buttons", '"" disables']),
+        ({"push_identifier_timeout": -1}, ["push_identifier_timeout", "seconds"]),
     ],
 )
 def test_bad_keys_and_values_are_named(document, words):

@@ -41,3 +41,7 @@ CHUNK_BYTES = 4 << 20
 
 PROGRESS_INTERVAL = 0.5
 """Seconds between two PROGRESS messages."""
+
+# buttons (drivers/sane/buttons.py); only between jobs, the device then stays open in the worker
+BUTTONS = "buttons"  # () -> OK [(name, title), ...]: the button sensors (none: the device is closed again)
+POLL_BUTTONS = "poll_buttons"  # () -> OK ((pressed names...), feeder loaded: bool | None)

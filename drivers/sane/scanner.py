@@ -18,6 +18,12 @@ call) raises the worker's cancel flag, makes a pending wait give up at once,
 and queues a CANCEL command; the answers still in the pipe are read and
 dropped, up to that command's CANCELLED answer, before the next exchange.
 
+Buttons (:meth:`SaneScanner.watch_buttons`): a task asks the worker for the
+button sensors once (:mod:`drivers.sane.buttons`) and, when there are some,
+polls them every :data:`BUTTON_POLL_INTERVAL` seconds while no session is
+open, through the same lock (so a poll never runs during a job); a press
+right after a job is not reported if the sensor was already down.
+
 Memory: the worker scans a page only on ``next_page`` and hands it over in
 chunks of about 4 MiB of whole rows (``protocol.CHUNK_BYTES``) as the consumer reads them, so at most one
 page is in the worker and the service holds only the chunk being read.
@@ -33,6 +39,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from drivers.base import (
+    Button,
+    ButtonCallback,
+    ButtonPress,
     Capabilities,
     Condition,
     Page,
@@ -44,6 +53,7 @@ from drivers.base import (
     ScanSession,
 )
 from drivers.sane import protocol
+from drivers.sane.buttons import PressDetector
 from drivers.sane.link import WaitAborted, WorkerGone, WorkerLink
 
 log = logging.getLogger(__name__)
@@ -51,6 +61,12 @@ log = logging.getLogger(__name__)
 STARTUP_TIMEOUT = 30.0
 """Seconds a new worker may take to start a Python interpreter and ``sane_init``
 (at least; the unresponsive timeout applies if it is longer)."""
+
+BUTTON_POLL_INTERVAL = 0.3
+"""Seconds between two readings of the button sensors (scanbd polls about as often)."""
+
+BUTTON_RETRY = 10.0
+"""Seconds before the button sensors are tried again after a failure (device gone, busy...)."""
 
 KILL_GRACE = 5.0
 """Seconds to wait for a blocked pipe read to end after its worker was killed."""
@@ -90,6 +106,9 @@ class SaneScanner(Scanner):
         self._session: SaneSession | None = None
         self._shut_down = False
         self._stale_link: WorkerLink | None = None  # runs with replaced sane_options; retired when idle
+        self._buttons: tuple[Button, ...] | None = None
+        self._button_callback: ButtonCallback | None = None
+        self._button_task: asyncio.Task | None = None
 
     def _new_executor(self) -> concurrent.futures.ThreadPoolExecutor:
         return concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sane {self.info.name}")
@@ -134,12 +153,74 @@ class SaneScanner(Scanner):
             raise
         return session
 
+    async def buttons(self) -> tuple[Button, ...]:
+        """The button sensors the backend exposes (read once from the worker, between jobs;
+        the device then stays open in the worker for polling). Raises :class:`ScannerError`,
+        DEVICE_BUSY while a session is open and they were never read."""
+        if self._buttons is None:
+            async with self._lock:
+                if self._buttons is None:
+                    self._check_usable()
+                    if self._session is not None:
+                        raise ScannerError(Condition.DEVICE_BUSY, f"{self.info.name}: a scan session is open")
+                    reply = await self._command((protocol.BUTTONS,))
+                    self._buttons = tuple(Button(name, title) for name, title in reply[1])
+        return self._buttons
+
+    def watch_buttons(self, callback: ButtonCallback | None) -> None:
+        """Poll the button sensors between jobs and call ``callback`` for each press (None:
+        stop). See the module docstring. Must be called on the event loop. Never raises."""
+        self._button_callback = callback
+        if callback is None:
+            if self._button_task is not None:
+                self._button_task.cancel()
+                self._button_task = None
+        elif self._button_task is None and not self._shut_down:
+            self._button_task = asyncio.get_running_loop().create_task(self._watch_buttons())
+
+    async def _watch_buttons(self) -> None:
+        """The polling loop of :meth:`watch_buttons`."""
+        detector = PressDetector()
+        while not self._shut_down and self._button_callback is not None:
+            try:
+                if not await self.buttons():
+                    log.debug("%s: no button sensors", self.info.name)
+                    return
+                await asyncio.sleep(BUTTON_POLL_INTERVAL)
+                if self._session is not None or self._lock.locked():
+                    detector.prime()  # a job: what is down after it is not a new press
+                    continue
+                async with self._lock:
+                    if self._session is not None or self._shut_down:
+                        detector.prime()
+                        continue
+                    reply = await self._command((protocol.POLL_BUTTONS,))
+                pressed, feeder_loaded = reply[1]
+                for name in detector.update(pressed):
+                    log.info("%s: button %r pressed", self.info.name, name)
+                    callback = self._button_callback
+                    if callback is not None:
+                        try:
+                            callback(ButtonPress(name, feeder_loaded))
+                        except Exception:
+                            log.exception("%s: button callback failed", self.info.name)
+            except ScannerError as error:
+                log.info("%s: reading the buttons failed (%s); retrying later", self.info.name, error.message)
+                detector.prime()
+                await asyncio.sleep(BUTTON_RETRY)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s: reading the buttons failed", self.info.name)
+                await asyncio.sleep(BUTTON_RETRY)
+
     async def shutdown(self) -> None:
         """End any session and stop the worker (asked to exit, killed after 5 s).
         Never raises; idempotent."""
         if self._shut_down:
             return
         self._shut_down = True
+        self.watch_buttons(None)
         session = self._session
         if session is not None:
             await session.cancel()

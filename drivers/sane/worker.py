@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from drivers.base import Condition, PageInfo, ScannerError, ScanParameters, Source
-from drivers.sane import options, protocol
+from drivers.sane import buttons, options, protocol
 from drivers.sane.errors import error_from_sane
 
 EXIT_GRACE_SECONDS = 10
@@ -185,6 +185,8 @@ class _Worker:
             protocol.OPEN: self._open,
             protocol.NEXT_PAGE: self._next_page,
             protocol.CLOSE: self._close,
+            protocol.BUTTONS: self._buttons,
+            protocol.POLL_BUTTONS: self._poll_buttons,
         }
         while True:
             command = pending.get()
@@ -282,6 +284,28 @@ class _Worker:
         del data
         if job.done:
             self._handle.cancel()  # the flatbed's one page is over
+
+    def _buttons(self) -> None:
+        """List the button sensors; the device stays open only when there are some (to poll)."""
+        if self._job is not None:
+            raise ScannerError(Condition.DEVICE_BUSY, "a scan job is open")
+        self._open_device()
+        found: list[tuple[str, str]] = []
+        try:
+            found = [(d.name, d.title) for d in buttons.button_options(self._descriptors())]
+        finally:
+            if not found:
+                self._close_device()
+        self._replies.send((protocol.OK, found))
+
+    def _poll_buttons(self) -> None:
+        """Read the button sensors and the feeder sensor (between jobs only)."""
+        if self._job is not None:
+            raise ScannerError(Condition.DEVICE_BUSY, "a scan job is open")
+        self._open_device()
+        handle = self._handle
+        reading = buttons.read_sensors(self._descriptors(), handle.get_option)
+        self._replies.send((protocol.OK, reading))
 
     def _cancel(self) -> None:
         if self._handle is not None:

@@ -70,6 +70,12 @@ def _expires(parent: Element) -> Expiration | None:
     return None if el is None else Expiration.parse(el.text or "")
 
 
+def _extensions(parent: Element) -> tuple[Element, ...]:
+    """The children of ``parent`` outside the WS-Eventing namespace (the extensibility point of
+    Subscribe and SubscribeResponse, [WSE] 3.1)."""
+    return tuple(c for c in parent if isinstance(c.tag, str) and not c.tag.startswith("{" + ns.WSE + "}"))
+
+
 def _add_expires(parent: Element, expires: Expiration | None) -> None:
     if expires is not None:
         sub(parent, wse("Expires"), expires.text())
@@ -175,9 +181,11 @@ class Subscribe:
     expires: Expiration | None = None
     filter: Filter | None = None
     delivery_mode: str = PUSH_MODE
+    extensions: tuple[Element, ...] = ()
 
     def to_xml(self) -> Element:
-        """Build Subscribe: EndTo?, Delivery@Mode{NotifyTo}, Expires?, Filter? ([WSE] 3.1 order)."""
+        """Build Subscribe: EndTo?, Delivery@Mode{NotifyTo}, Expires?, Filter?, then the
+        ``extensions`` (elements of other namespaces, e.g. wscn:ScanDestinations) ([WSE] 3.1 order)."""
         el = element(wse("Subscribe"))
         if self.end_to is not None:
             el.append(self.end_to.to_xml(wse("EndTo")))
@@ -187,11 +195,13 @@ class Subscribe:
         _add_expires(el, self.expires)
         if self.filter is not None:
             el.append(self.filter.to_xml())
+        el.extend(copy.deepcopy(e) for e in self.extensions)
         return el
 
     @classmethod
     def from_xml(cls, el: Element) -> Self:
-        """Parse a Subscribe; ``Delivery/@Mode`` defaults to Push.
+        """Parse a Subscribe; ``Delivery/@Mode`` defaults to Push; children outside the
+        WS-Eventing namespace are kept in ``extensions``.
 
         Raises ``wse:InvalidMessage`` for a missing Delivery, a Push Delivery
         without NotifyTo, an EPR without Address or an ill-typed Expires.
@@ -212,22 +222,26 @@ class Subscribe:
             expires=_expires(el),
             filter=None if filter_el is None else Filter.from_xml(filter_el),
             delivery_mode=mode,
+            extensions=_extensions(el),
         )
 
 
 @dataclass(frozen=True)
 class SubscribeResponse:
     """``wse:SubscribeResponse``: the ``subscription_manager`` EPR (address plus
-    ``wse:Identifier``) and the granted ``expires``."""
+    ``wse:Identifier``), the granted ``expires`` and ``extensions`` (elements of other
+    namespaces, e.g. wscn:DestinationResponses)."""
 
     subscription_manager: EndpointReference
     expires: Expiration
+    extensions: tuple[Element, ...] = ()
 
     def to_xml(self) -> Element:
-        """Build SubscribeResponse: SubscriptionManager, Expires."""
+        """Build SubscribeResponse: SubscriptionManager, Expires, extensions."""
         el = element(wse("SubscribeResponse"))
         el.append(self.subscription_manager.to_xml(wse("SubscriptionManager")))
         _add_expires(el, self.expires)
+        el.extend(copy.deepcopy(e) for e in self.extensions)
         return el
 
     @classmethod
@@ -238,7 +252,7 @@ class SubscribeResponse:
         expires = _expires(el)
         if manager is None or expires is None:
             raise faults.invalid_message("SubscribeResponse needs SubscriptionManager and Expires")
-        return cls(EndpointReference.from_xml(manager), expires)
+        return cls(EndpointReference.from_xml(manager), expires, _extensions(el))
 
 
 # --- Renew, GetStatus, Unsubscribe ---------------------------------------------------------------

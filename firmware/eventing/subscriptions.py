@@ -22,6 +22,9 @@ Policy (REFERENCE.md section 3.2):
   NotifyTo host); past that, wse:EventSourceUnableToProcess.
 * Renew of an unknown or expired subscription: wse:UnableToRenew; GetStatus
   and Unsubscribe: wsa:DestinationUnreachable.
+* Extensions (:class:`SubscribeExtension`, e.g. push scan's ScanDestinations) see each
+  Subscribe before it is stored, add elements to its SubscribeResponse, and hear of
+  every subscription removed (Unsubscribe, expiry, delivery failure, shutdown).
 * A subscriber whose deliveries keep failing is dropped with
   SubscriptionEnd(DeliveryFailure) to its EndTo (R3019); :meth:`close` ends
   every subscription with SubscriptionEnd(SourceShuttingDown).
@@ -35,6 +38,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from tornado.httpclient import AsyncHTTPClient
@@ -72,6 +76,24 @@ class Subscription:
     as_time: bool
     outbox: Outbox | None = None
     timer: asyncio.TimerHandle | None = field(default=None, repr=False)
+
+
+class SubscribeExtension(Protocol):
+    """Something that extends Subscribe ([WSE] 3.1 allows extension elements in the body).
+
+    ``subscribed`` runs for every accepted Subscribe before the subscription is stored;
+    it may raise a :class:`~firmware.wire.faults.SoapFault` to refuse it, and returns the
+    elements to append to the SubscribeResponse. ``removed`` runs when a subscription
+    ends for any reason; it must not raise.
+    """
+
+    def subscribed(self, subscription: Subscription, request: m.Subscribe, envelope: Request) -> tuple[Element, ...]:
+        """Look at the Subscribe ``request`` (its ``extensions``) of ``subscription``; return response elements."""
+        ...
+
+    def removed(self, subscription: Subscription) -> None:
+        """``subscription`` is gone."""
+        ...
 
 
 def _wall_now() -> datetime:
@@ -118,6 +140,7 @@ class SubscriptionManager:
         self._http: AsyncHTTPClient | None = None
         self._background: set[asyncio.Task] = set()
         self._closed = False
+        self.extensions: list[SubscribeExtension] = []
 
     # --- queries -----------------------------------------------------------------------
 
@@ -189,6 +212,7 @@ class SubscriptionManager:
             retry_delay=self.settings.retry_delay,
             queue_limit=self.settings.queue_limit,
         )
+        extra = tuple(el for extension in self.extensions for el in extension.subscribed(subscription, req, request))
         self._subscriptions[identifier] = subscription
         self._arm(subscription)
         log.info(
@@ -198,7 +222,7 @@ class SubscriptionManager:
             len(actions),
             granted,
         )
-        response = m.SubscribeResponse(subscription.manager, self._expiration(granted, as_time))
+        response = m.SubscribeResponse(subscription.manager, self._expiration(granted, as_time), extra)
         return Reply(m.SUBSCRIBE_RESPONSE, response.to_xml())
 
     async def renew(self, request: Request) -> Reply:
@@ -260,6 +284,19 @@ class SubscriptionManager:
             subscription.outbox.put(serialize(envelope))
             queued += 1
         return queued
+
+    def publish_to(self, identifier: str, action: str, body: Element) -> bool:
+        """Queue one notification for the single live subscription ``identifier`` (e.g.
+        ScanAvailableEvent, which goes to its destination's owner only); True when queued,
+        False when that subscription is gone or expired. Never blocks."""
+        subscription = self.get(identifier)
+        if subscription is None or subscription.outbox is None:
+            return False
+        envelope = build_envelope(
+            action, body, to=subscription.notify_to.address, extra_headers=subscription.notify_to.header_blocks()
+        )
+        subscription.outbox.put(serialize(envelope))
+        return True
 
     async def close(
         self, status: str = m.SOURCE_SHUTTING_DOWN, reason: str = "The scan service is shutting down."
@@ -339,6 +376,11 @@ class SubscriptionManager:
     def _remove(self, subscription: Subscription) -> None:
         """Forget ``subscription`` and stop its outbox (in the background)."""
         self._subscriptions.pop(subscription.identifier, None)
+        for extension in self.extensions:
+            try:
+                extension.removed(subscription)
+            except Exception:
+                log.exception("subscription extension failed")
         if subscription.timer is not None:
             subscription.timer.cancel()
             subscription.timer = None

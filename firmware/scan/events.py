@@ -46,8 +46,8 @@ EVENT_ACTIONS: tuple[str, ...] = tuple(event.ACTION for event in EVENTS)
 
 SUBSCRIBABLE_ACTIONS: tuple[str, ...] = (*EVENT_ACTIONS, ns.scan_action("ScanAvailableEvent"))
 """Actions a Subscribe filter may name without a wsdp:FilterActionNotSupported fault: the events
-sent, plus ScanAvailableEvent, which the scanner service port type declares ([XSD] WSDL) and
-Windows lists in its filters even though this service does not send it yet (no scan-to-PC)."""
+broadcast here, plus ScanAvailableEvent (scan to PC), which is never broadcast: it goes to the one
+subscriber that registered the chosen destination (:mod:`firmware.pushscan`)."""
 
 Publish = Callable[[str, Element], object]
 

@@ -120,6 +120,10 @@ class ScanService:
         )
         self._description, self._configuration, self._default_ticket = self._elements(capabilities, settings)
         self.elements_listeners: list[Callable[[ElementsChange], None]] = []
+        self.push_authorizer: Callable[[CreateScanJobRequest, Request], Callable[[], None]] | None = None
+        """Checks a device-initiated CreateScanJob (ScanIdentifier/DestinationToken) and returns
+        the call that marks it used; raises its fault. None: no scan to PC, every one is refused
+        (see :mod:`firmware.pushscan`)."""
 
     def _elements(
         self, capabilities: Capabilities, settings: ServiceSettings
@@ -209,20 +213,23 @@ class ScanService:
         """CreateScanJob: validate the ticket, create the job and start scanning; answers at once.
 
         Faults: ClientErrorInvalidScanIdentifier / ClientErrorInvalidDestinationToken
-        (no device-initiated scans are pending), the ticket faults of
+        (from :attr:`push_authorizer`, for a device-initiated scan), the ticket faults of
         :func:`resolve_ticket`, ServerErrorNotAcceptingJobs while a job is active
         or when the device cannot start.
         """
         req = CreateScanJobRequest.from_xml(_body(request))
-        if req.scan_identifier:
-            raise faults.client_error_invalid_scan_identifier()
-        if req.destination_token:
-            raise faults.client_error_invalid_destination_token()
+        commit_push = None
+        if req.scan_identifier is not None or req.destination_token is not None:
+            if self.push_authorizer is None:
+                raise faults.client_error_invalid_scan_identifier()
+            commit_push = self.push_authorizer(req, request)
         resolved = self._resolve(req.ticket)
         try:
             job = self.jobs.create(req.ticket, resolved.final, resolved.image_information)
         except ScannerBusy:
             raise faults.server_error_not_accepting_jobs("The scanner is busy with another job.") from None
+        if commit_push is not None:
+            commit_push()
         run = self._runs.add(job, self.scanner, resolved.params, resolved.max_pages, resolved)
         log.info(
             "job %d created: %s %s %d dpi %s",

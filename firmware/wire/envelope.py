@@ -31,7 +31,7 @@ class Request:
     ``soap:Header`` element (or None) for protocol-specific headers;
     ``prefixes``: namespace prefixes declared in the document (for QName texts);
     ``http_host``: the HTTP Host header (``address[:port]``) the client used, set
-    by the HTTP handler.
+    by the HTTP handler; ``remote_ip``: the peer's IP address, set by the HTTP handler.
     """
 
     action: str
@@ -42,6 +42,7 @@ class Request:
     prefixes: dict[str, str] = field(default_factory=dict)
     reply_to: str | None = None
     http_host: str | None = None
+    remote_ip: str | None = None
 
 
 def new_message_id() -> str:

@@ -134,7 +134,9 @@ class SoapHandler(tornado.web.RequestHandler):
         trace.debug("<<< %s %s", self.request.path, data.decode("utf-8", "replace"))
         request: Request | None = None
         try:
-            request = dataclasses.replace(parse_request(data), http_host=self.request.host)
+            request = dataclasses.replace(
+                parse_request(data), http_host=self.request.host, remote_ip=self.request.remote_ip
+            )
             operation = self.operations.get(request.action)
             if operation is None:
                 raise faults.action_not_supported(request.action)

@@ -7,12 +7,16 @@ fixed route list but a dictionary this router looks up on every request:
   whatever the path, so it cannot learn which paths exist;
 * a path in the table is served by :class:`~firmware.wire.handler.SoapHandler`
   with that path's operations;
+* a path added with :meth:`SoapRouter.add_handler` is served by that plain Tornado
+  handler (e.g. the scan-to-PC HTTP trigger);
 * any other path (e.g. a scanner just unplugged) gets Tornado's HTTP 404.
 
 A request already being served keeps its handler when its path is removed.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import tornado.httputil
 import tornado.routing
@@ -32,6 +36,7 @@ class SoapRouter(tornado.routing.Router):
     def __init__(self, allow: AllowList | None = None) -> None:
         self.allow = allow or AllowList()
         self._paths: dict[str, dict[str, Operation]] = {}
+        self._handlers: dict[str, tuple[type[tornado.web.RequestHandler], dict[str, Any]]] = {}
         self._application = tornado.web.Application([tornado.routing.Rule(tornado.routing.AnyMatches(), self)])
 
     @property
@@ -47,13 +52,23 @@ class SoapRouter(tornado.routing.Router):
     def add(self, path: str, operations: dict[str, Operation]) -> None:
         """Serve ``path`` (exact, e.g. ``/scanners/test-0``) with ``operations`` (wsa:Action
         URI -> operation). Raises ``ValueError`` when the path is served already."""
-        if path in self._paths:
+        if path in self._paths or path in self._handlers:
             raise ValueError(f"path {path} is served already")
         self._paths[path] = operations
+
+    def add_handler(
+        self, path: str, handler: type[tornado.web.RequestHandler], kwargs: dict[str, Any] | None = None
+    ) -> None:
+        """Serve ``path`` (exact) with a plain Tornado ``handler`` initialized with ``kwargs``
+        (behind the allow-list like every path). Raises ``ValueError`` when the path is served already."""
+        if path in self._paths or path in self._handlers:
+            raise ValueError(f"path {path} is served already")
+        self._handlers[path] = (handler, dict(kwargs or {}))
 
     def remove(self, path: str) -> None:
         """Stop serving ``path``: new requests get HTTP 404. Nothing happens for an unknown path."""
         self._paths.pop(path, None)
+        self._handlers.pop(path, None)
 
     def find_handler(
         self, request: tornado.httputil.HTTPServerRequest, **kwargs: object
@@ -64,5 +79,8 @@ class SoapRouter(tornado.routing.Router):
             return self._application.get_handler_delegate(request, ForbiddenHandler)
         operations = self._paths.get(request.path)
         if operations is None:
+            plain = self._handlers.get(request.path)
+            if plain is not None:
+                return self._application.get_handler_delegate(request, plain[0], plain[1])
             return None
         return self._application.get_handler_delegate(request, SoapHandler, {"operations": operations})

@@ -285,3 +285,27 @@ def test_custom_info_and_capabilities_are_reported():
     assert scanner.info is info
     assert asyncio.run(scanner.capabilities()) is caps
     assert asyncio.run(FakeScanner().capabilities()) is DEFAULT_CAPABILITIES
+
+
+def test_fake_buttons_report_presses_between_jobs_only() -> None:
+    from drivers.base import Button, ButtonPress
+
+    async def main() -> list:
+        scanner = FakeScanner(buttons=(Button("scan"), Button("email")), feeder_loaded=True)
+        presses: list[ButtonPress] = []
+        assert await scanner.buttons() == (Button("scan"), Button("email"))
+        assert not scanner.press("scan")  # nobody watches yet
+        scanner.watch_buttons(presses.append)
+        assert scanner.press("email")
+        session = await scanner.start(ScanParameters(Source.FLATBED, ColorMode.GRAY, 75, 0, 0, 10, 10))
+        assert not scanner.press("scan")  # during a job
+        await session.close()
+        scanner.feeder_loaded = None
+        assert scanner.press("scan")
+        with pytest.raises(ValueError):
+            scanner.press("copy")
+        scanner.watch_buttons(None)
+        assert not scanner.press("scan")
+        return presses
+
+    assert asyncio.run(main()) == [ButtonPress("email", True), ButtonPress("scan", None)]
