@@ -134,6 +134,8 @@ def pack_bits(rows: memoryview, width: int) -> bytes:
         chars = bytes(rows).translate(_TO_BIT_CHARS)
     else:
         zeros = b"0" * pad
-        chars = b"".join(bytes(rows[i : i + width]).translate(_TO_BIT_CHARS) + zeros for i in range(0, len(rows), width))
+        chars = b"".join(
+            bytes(rows[i : i + width]).translate(_TO_BIT_CHARS) + zeros for i in range(0, len(rows), width)
+        )
     size = count * ((width + 7) // 8)
     return int(chars, 2).to_bytes(size, "big") if size else b""

@@ -103,7 +103,7 @@ class PngEncoder(BandEncoder):
         row = self._out_row
         line = row + 1
         out = bytearray(count * line)
-        out[0 :: line] = bytes([self._filter]) * count
+        out[0::line] = bytes([self._filter]) * count
         for i in range(count):
             out[i * line + 1 : (i + 1) * line] = data[i * row : (i + 1) * row]
         if self._filter == FILTER_NONE:
