@@ -70,7 +70,7 @@ def _bands(width: int, channels: int, bilevel: bool, noise_sigma: float, count: 
 def run_case(kind: str, fmt: str, variant: str, dpi: int, rate: float, mode: str, noise: float) -> dict:
     """One case in this process; returns its figures."""
     from drivers.base import PageInfo
-    from firmware.imaging import Raster, new_encoder
+    from firmware.imaging import BandEncoder, Raster, new_encoder
     from firmware.imaging.jpeg import _load_pyvips
     from firmware.imaging.png import FILTER_NONE, FILTER_SUB, PngEncoder
     from firmware.scan.encode import encode_page
@@ -104,7 +104,7 @@ def run_case(kind: str, fmt: str, variant: str, dpi: int, rate: float, mode: str
     sampler.start()
     cpu0 = time.process_time()
     start = time.monotonic()
-    encoder = None
+    encoder: BandEncoder | None = None
     if kind == "stream":
         if fmt == "png":
             encoder = PngEncoder(raster, write, filter_type=FILTER_SUB if variant == "sub" else FILTER_NONE)
@@ -167,7 +167,9 @@ def main() -> int:
     parser.add_argument("--case", nargs=3, help=argparse.SUPPRESS)  # kind fmt variant: one case, JSON out
     args = parser.parse_args()
     if args.case:
-        print(json.dumps(run_case(*args.case, args.dpi, args.rate, args.mode, args.noise)))
+        print(
+            json.dumps(run_case(args.case[0], args.case[1], args.case[2], args.dpi, args.rate, args.mode, args.noise))
+        )
         return 0
     print(
         f"A4 at {args.dpi} dpi, {args.mode}, noise sigma {args.noise:g}, fed at {args.rate:g} MB/s in bands of {BAND_ROWS} rows"
