@@ -70,6 +70,7 @@ class WorkerLink:
         self._page_ended = False  # the page's trailer came: the remaining announced chunks are empty
         self._page_lines = 0  # rows per announced page (-1 unknown) and bytes per row, for progress
         self._page_stride = 1
+        self._rows_received = 0
         self.progress: tuple[int, int] | None = None  # last PROGRESS (line, lines)
         self.killed = False
         self.sane_version: int | None = None
@@ -184,6 +185,7 @@ class WorkerLink:
             self._page_ended = False
             self._page_lines, self._page_stride = message[1].lines, max(1, message[1].bytes_per_line)
             self.progress = (0, self._page_lines)
+            self._rows_received = 0
         elif message[0] == protocol.PROGRESS:
             self.progress = (message[1], message[2])
         return message
@@ -235,32 +237,38 @@ class WorkerLink:
         return self._receive_page_message(abortable=True)
 
     def _receive_page_message(self, abortable: bool) -> bytes | None:
-        """Read one message of the page stream; see :meth:`receive_chunk`."""
-        try:
-            self._wait_readable(abortable)
-            chunk = self._replies.recv_bytes()
-            trailer = None if chunk else self._replies.recv()
-        except (EOFError, OSError) as exc:
-            raise WorkerGone(f"the worker ended ({self._exit_text()})") from exc
-        self.last_activity = time.monotonic()
-        if trailer is None:
-            if self.pending_chunks > 0:
-                self.pending_chunks -= 1
-            if self.progress is not None:
-                self.progress = (self.progress[0] + len(chunk) // self._page_stride, self._page_lines)
-            return chunk
-        streamed = self.pending_chunks == protocol.STREAMED
-        if trailer[0] == protocol.ERROR:
-            self.pending_chunks = 0
-            raise ScannerError(Condition(trailer[1]), trailer[2])
-        if trailer[0] != protocol.PAGE_END:
-            raise WorkerGone(f"unexpected page trailer {trailer[0]!r}")
-        if streamed:
-            self.pending_chunks = 0
-            return None
-        self._page_ended = True  # the rest of the announced chunks are empty, this one included
-        self.pending_chunks -= 1
-        return b""
+        """Read the next chunk or trailer of the page stream (skipping framed PROGRESS);
+        see :meth:`receive_chunk`."""
+        while True:
+            try:
+                self._wait_readable(abortable)
+                chunk = self._replies.recv_bytes()
+                framed = None if chunk else self._replies.recv()
+            except (EOFError, OSError) as exc:
+                raise WorkerGone(f"the worker ended ({self._exit_text()})") from exc
+            self.last_activity = time.monotonic()
+            if framed is None:
+                if self.pending_chunks > 0:
+                    self.pending_chunks -= 1
+                self._rows_received += len(chunk) // self._page_stride
+                shown = self.progress[0] if self.progress is not None else 0  # PROGRESS counts rows not sent yet
+                self.progress = (max(shown, self._rows_received), self._page_lines)
+                return chunk
+            if framed[0] == protocol.PROGRESS:
+                self.progress = (framed[1], framed[2])
+                continue
+            streamed = self.pending_chunks == protocol.STREAMED
+            if framed[0] == protocol.ERROR:
+                self.pending_chunks = 0
+                raise ScannerError(Condition(framed[1]), framed[2])
+            if framed[0] != protocol.PAGE_END:
+                raise WorkerGone(f"unexpected page trailer {framed[0]!r}")
+            if streamed:
+                self.pending_chunks = 0
+                return None
+            self._page_ended = True  # the rest of the announced chunks are empty, this one included
+            self.pending_chunks -= 1
+            return b""
 
     def discard_chunks(self) -> None:
         """Receive and drop the rest of the current page, if any (a failure reported

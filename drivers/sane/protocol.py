@@ -10,8 +10,8 @@ Every command but :data:`CANCEL` and :data:`EXIT` gets exactly one final reply:
 :data:`OK` ``(payload)``, :data:`PAGE` ``(PageInfo, chunk_count)`` followed by
 the page's rows, or :data:`ERROR` ``(condition value, message)``.
 :data:`PROGRESS` ``(line, total)`` messages may come before it and tell the
-service the worker is alive (the worker sends none now: the chunks of a page
-stream show progress and life).
+service the worker is alive; the worker sends one when a band of rows is slow
+to fill (at most every 0.5 s).
 
 A page is streamed while the device scans. After PAGE come raw ``send_bytes``
 chunks, each non-empty and a whole number of rows (about
@@ -21,7 +21,8 @@ zero-length raw message introduces a pickled trailer that ends the page:
 :data:`PAGE_END` ``(rows)`` (always after a STREAMED page; after a counted
 page only when fewer chunks than announced were sent: the service then takes
 the missing ones as empty), or :data:`ERROR` ``(condition value, message)``
-when the scan fails mid-page (this is then the command's final reply). :data:`CANCEL` is also queued behind
+when the scan fails mid-page (this is then the command's final reply). A
+zero-length message followed by PROGRESS is not a trailer: the page goes on. :data:`CANCEL` is also queued behind
 the command being run and answered with :data:`CANCELLED` when its turn
 comes, so the service can resynchronise by reading up to that answer.
 The worker sends :data:`READY` ``(sane_version)`` once after ``sane_init``.

@@ -39,12 +39,16 @@ from __future__ import annotations
 import ctypes
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from drivers.base import Condition, PageInfo, ScannerError
 from drivers.sane.errors import error_from_sane
+
+PROGRESS_SECONDS = 0.5
+"""Seconds a band may take to fill before :meth:`PageReader.bands` reports progress."""
 
 # SANE_Status values (sane.h)
 STATUS_GOOD = 0
@@ -192,9 +196,13 @@ class PageReader:
         self.rows = 0
         return PageInfo(width, frame.lines if frame.lines >= 0 else -1, width * channels, channels, resolution)
 
-    def bands(self, rows_per_band: int) -> Iterator[bytes | bytearray]:
+    def bands(self, rows_per_band: int, progress: Callable[[int], None] | None = None) -> Iterator[bytes | bytearray]:
         """Yield the page's rows (after :meth:`start_page`) in bands of ``rows_per_band`` rows,
         the last one shorter, each as soon as its rows are in; ends at SANE_STATUS_EOF.
+
+        ``progress(rows)`` is called with the rows read so far when a band takes
+        longer than :data:`PROGRESS_SECONDS` to fill, at most that often (a slow
+        device still shows life between two bands).
 
         A band is a fresh object the caller may keep; its rows are converted to the
         driver's 8-bit packed layout (see the module docstring). An incomplete
@@ -210,6 +218,7 @@ class PageReader:
         band_size = stride * max(1, rows_per_band)
         length = ctypes.c_int(0)
         cancelled = False
+        last_sign = time.monotonic()
         while True:
             band = bytearray(band_size)
             buffer = (ctypes.c_ubyte * band_size).from_buffer(band)
@@ -223,6 +232,9 @@ class PageReader:
                 if status != STATUS_GOOD:
                     break
                 filled += length.value
+                if progress is not None and time.monotonic() - last_sign >= PROGRESS_SECONDS:
+                    last_sign = time.monotonic()
+                    progress(self.rows + filled // stride)
             del buffer  # releases the export of ``band``
             whole = filled - filled % stride
             if whole:
@@ -230,6 +242,7 @@ class PageReader:
                 if whole < band_size:
                     del band[whole:]
                 yield convert(band)
+                last_sign = time.monotonic()
             if status == STATUS_EOF:
                 return
             if status != STATUS_GOOD:

@@ -356,25 +356,35 @@ class _Worker:
     def _stream_page(self, reader: reader_mod.PageReader, info: PageInfo) -> None:
         """Send PAGE, then the rows as they come, framed as :mod:`~drivers.sane.protocol` says.
 
-        The first band is read before PAGE is sent. A page of known height is announced with its exact chunk count (bands of
-        a fixed number of rows; the last one is sent at SANE_STATUS_EOF and takes
-        any rows beyond ``info.lines``); fewer rows than announced end with the
-        PAGE_END trailer. A page of unknown height is announced with
+        The first band is read before PAGE is sent. A page of known height is
+        announced with its exact chunk count (bands of a fixed number of rows;
+        the last one is sent at SANE_STATUS_EOF and takes any rows beyond
+        ``info.lines``); fewer rows than announced end with the PAGE_END trailer.
+        A page of unknown height is announced with
         :data:`~drivers.sane.protocol.STREAMED` chunks and always ends with the
         trailer. A failure after PAGE is sent as the ERROR trailer, never as a
-        plain reply (the service is reading raw chunks then).
+        plain reply (the service is reading raw chunks then). While a band is
+        slow to fill, PROGRESS goes out (plain before PAGE, framed after it).
         """
         rows_per_band = max(1, protocol.CHUNK_BYTES // info.bytes_per_line)
         count = -(-info.lines // rows_per_band) if info.lines >= 0 else protocol.STREAMED
         if count == 0:
             raise ScannerError(Condition.IO_ERROR, "the device announced an empty page")
-        bands = reader.bands(rows_per_band)
+        announced = False
+
+        def progress(rows: int) -> None:
+            if announced:
+                self._replies.send_bytes(b"")
+            self._replies.send((protocol.PROGRESS, rows, info.lines))
+
+        bands = reader.bands(rows_per_band, progress)
         # The first band is read before PAGE: a device that fails at once (jam, cover
         # open, no paper) answers NEXT_PAGE with a plain ERROR, as before streaming.
         first = next(bands, None)
         if first is None:
             raise ScannerError(Condition.IO_ERROR, "the device returned an empty page")
         self._replies.send((protocol.PAGE, info, count))
+        announced = True
         sent = 0
         held = bytearray()  # the last announced chunk, sent at EOF
         try:

@@ -203,3 +203,72 @@ def test_the_first_rows_arrive_while_the_device_still_scans(tmp_path):
     first, last = arrivals[0][0], arrivals[-1][0]
     assert len(arrivals) >= info.raw_size // protocol.CHUNK_BYTES
     assert first < last / 4  # the first band came long before the page was done
+
+
+def _slow_bands(reader, lib, dev):
+    reader.PROGRESS_SECONDS = 0.05
+    _set(dev, resolution=300.0, br_x=100.0, br_y=60.0, mode="Color", depth=8)
+    page = reader.PageReader(lib, dev, threading.Event())
+    dev.start()
+    info = page.start_page(300)
+    events: list[tuple[str, int]] = []
+    rows_per_band = (512 << 10) // info.bytes_per_line  # about 0.8 s a band at this read delay
+    for band in page.bands(rows_per_band, lambda rows: events.append(("progress", rows))):
+        events.append(("band", len(band) // info.bytes_per_line))
+    dev.cancel()
+    return info.lines, events
+
+
+def test_a_slow_band_reports_progress_before_it_is_full(tmp_path):
+    config = write_sane_dir(tmp_path / "sane.d", **{"read-delay": "true", "read-delay-duration": "100000"})
+    lines, events = in_worker(config, _slow_bands)
+    assert sum(n for kind, n in events if kind == "band") == lines
+    first_band = next(i for i, (kind, _) in enumerate(events) if kind == "band")
+    reported = [n for kind, n in events[:first_band] if kind == "progress"]
+    assert len(reported) >= 3 and reported == sorted(reported) and 0 < reported[-1] <= events[first_band][1]
+
+
+def test_the_link_reads_the_page_stream_framing():
+    """The worker's page stream as drivers/sane/protocol.py describes it, read by WorkerLink."""
+    from drivers.base import PageInfo
+    from drivers.sane.link import WorkerLink
+
+    info = PageInfo(4, -1, 12, 3, 75)
+    link = WorkerLink(None)
+    reading, writing = multiprocessing.Pipe(duplex=False)
+    link._replies = reading
+    row = bytes(range(12))
+    # a page of unknown height, with a framed PROGRESS in the middle
+    writing.send((protocol.PAGE, info, protocol.STREAMED))
+    writing.send_bytes(row * 2)
+    writing.send_bytes(b"")
+    writing.send((protocol.PROGRESS, 3, -1))
+    writing.send_bytes(row)
+    writing.send_bytes(b"")
+    writing.send((protocol.PAGE_END, 3))
+    assert link.receive_reply()[0] == protocol.PAGE
+    assert link.receive_chunk() == row * 2 and link.progress == (2, -1)
+    assert link.receive_chunk() == row and link.progress == (3, -1)
+    assert link.receive_chunk() is None and link.pending_chunks == 0
+    # a counted page that ends early: the missing chunks are empty
+    writing.send((protocol.PAGE, PageInfo(4, 9, 12, 3, 75), 3))
+    writing.send_bytes(row)
+    writing.send_bytes(b"")
+    writing.send((protocol.PAGE_END, 1))
+    link.receive_reply()
+    assert [link.receive_chunk() for _ in range(3)] == [row, b"", b""] and link.pending_chunks == 0
+    # a failure mid-page
+    writing.send((protocol.PAGE, PageInfo(4, 9, 12, 3, 75), 3))
+    writing.send_bytes(row)
+    writing.send_bytes(b"")
+    writing.send((protocol.ERROR, Condition.JAMMED.value, "Document feeder jammed"))
+    link.receive_reply()
+    assert link.receive_chunk() == row
+    with pytest.raises(ScannerError) as failed:
+        link.receive_chunk()
+    assert failed.value.condition is Condition.JAMMED and link.pending_chunks == 0
+    # the next command's reply is read normally
+    writing.send((protocol.OK, None))
+    assert link.receive_reply() == (protocol.OK, None)
+    reading.close()
+    writing.close()
