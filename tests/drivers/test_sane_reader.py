@@ -211,7 +211,7 @@ def _slow_bands(reader, lib, dev):
     page = reader.PageReader(lib, dev, threading.Event())
     dev.start()
     info = page.start_page(300)
-    events: list[tuple[str, int]] = []
+    events = []
     rows_per_band = (512 << 10) // info.bytes_per_line  # about 0.8 s a band at this read delay
     for band in page.bands(rows_per_band, lambda rows: events.append(("progress", rows))):
         events.append(("band", len(band) // info.bytes_per_line))

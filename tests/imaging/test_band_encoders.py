@@ -199,7 +199,7 @@ def test_a_write_error_propagates_and_stops_the_encoder(fmt):
 def test_bytes_leave_before_the_page_ends(fmt):
     width, height = 1200, 1600
     band = scene(width, 32).tobytes()
-    pieces: list[bytes] = []
+    pieces = []
     enc = new_encoder(fmt, Raster(width, height, 3, 300), pieces.append)
     written_at_half = None
     for i in range(height // 32):
