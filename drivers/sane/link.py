@@ -46,8 +46,9 @@ class WorkerLink:
     ``sane_config_dir`` becomes its SANE_CONFIG_DIR (None: inherited).
     ``last_activity`` is the ``time.monotonic()`` of the last message received
     (or of :meth:`touch`), for the watchdog. ``pending_chunks`` counts raw page
-    chunks announced but not yet received; ``progress`` the last PROGRESS
-    ``(line, lines)``.
+    chunks announced but not yet received (:data:`~drivers.sane.protocol.STREAMED`,
+    -1, while a page of unknown height streams); ``progress`` the last
+    ``(line, lines)``: from PROGRESS, or the rows received of the page being read.
     """
 
     def __init__(
@@ -66,6 +67,10 @@ class WorkerLink:
         self.abort = threading.Event()
         self.last_activity = time.monotonic()
         self.pending_chunks = 0
+        self._page_ended = False  # the page's trailer came: the remaining announced chunks are empty
+        self._page_lines = 0  # rows per announced page (-1 unknown) and bytes per row, for progress
+        self._page_stride = 1
+        self._rows_received = 0
         self.progress: tuple[int, int] | None = None  # last PROGRESS (line, lines)
         self.killed = False
         self.sane_version: int | None = None
@@ -177,6 +182,10 @@ class WorkerLink:
         self.last_activity = time.monotonic()
         if message[0] == protocol.PAGE:
             self.pending_chunks = message[2]
+            self._page_ended = False
+            self._page_lines, self._page_stride = message[1].lines, max(1, message[1].bytes_per_line)
+            self.progress = (0, self._page_lines)
+            self._rows_received = 0
         elif message[0] == protocol.PROGRESS:
             self.progress = (message[1], message[2])
         return message
@@ -211,32 +220,65 @@ class WorkerLink:
                 return message
             raise WorkerGone(f"unexpected reply {kind!r}")
 
-    def receive_chunk(self) -> bytes:
-        """Receive the next raw chunk of the current page (whole rows).
+    def receive_chunk(self) -> bytes | None:
+        """Receive the next raw chunk of the current page (whole rows, possibly empty).
 
-        Raises :class:`WaitAborted` / :class:`WorkerGone` like :meth:`receive_reply`.
+        Returns None, once, at the end of a page of unknown height (PAGE_END after
+        a :data:`~drivers.sane.protocol.STREAMED` announcement). A counted page
+        that ended early gives empty chunks for the rest of its announced count.
+        Raises :class:`ScannerError` when the worker reports a failure mid-page,
+        :class:`WaitAborted` / :class:`WorkerGone` like :meth:`receive_reply`.
         """
         if not self.pending_chunks:
             raise RuntimeError("no page chunk is pending")
-        try:
-            self._wait_readable(abortable=True)
-            chunk = self._replies.recv_bytes()
-        except (EOFError, OSError) as exc:
-            raise WorkerGone(f"the worker ended ({self._exit_text()})") from exc
-        self.last_activity = time.monotonic()
-        self.pending_chunks -= 1
-        return chunk
+        if self._page_ended:
+            self.pending_chunks -= 1
+            return b""
+        return self._receive_page_message(abortable=True)
 
-    def discard_chunks(self) -> None:
-        """Receive and drop the rest of the current page, if any."""
-        while self.pending_chunks:
+    def _receive_page_message(self, abortable: bool) -> bytes | None:
+        """Read the next chunk or trailer of the page stream (skipping framed PROGRESS);
+        see :meth:`receive_chunk`."""
+        while True:
             try:
-                self._wait_readable(abortable=False)
-                self._replies.recv_bytes()
+                self._wait_readable(abortable)
+                chunk = self._replies.recv_bytes()
+                framed = None if chunk else self._replies.recv()
             except (EOFError, OSError) as exc:
                 raise WorkerGone(f"the worker ended ({self._exit_text()})") from exc
             self.last_activity = time.monotonic()
+            if framed is None:
+                if self.pending_chunks > 0:
+                    self.pending_chunks -= 1
+                self._rows_received += len(chunk) // self._page_stride
+                shown = self.progress[0] if self.progress is not None else 0  # PROGRESS counts rows not sent yet
+                self.progress = (max(shown, self._rows_received), self._page_lines)
+                return chunk
+            if framed[0] == protocol.PROGRESS:
+                self.progress = (framed[1], framed[2])
+                continue
+            streamed = self.pending_chunks == protocol.STREAMED
+            if framed[0] == protocol.ERROR:
+                self.pending_chunks = 0
+                raise ScannerError(Condition(framed[1]), framed[2])
+            if framed[0] != protocol.PAGE_END:
+                raise WorkerGone(f"unexpected page trailer {framed[0]!r}")
+            if streamed:
+                self.pending_chunks = 0
+                return None
+            self._page_ended = True  # the rest of the announced chunks are empty, this one included
             self.pending_chunks -= 1
+            return b""
+
+    def discard_chunks(self) -> None:
+        """Receive and drop the rest of the current page, if any (a failure reported
+        mid-page is dropped too). Raises :class:`WorkerGone`."""
+        while self.pending_chunks and not self._page_ended:
+            try:
+                self._receive_page_message(abortable=False)
+            except ScannerError:
+                break
+        self.pending_chunks = 0
 
     def resynchronise(self, cancels: int) -> None:
         """Drop everything the worker sends until ``cancels`` CANCELLED answers

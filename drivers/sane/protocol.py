@@ -8,10 +8,21 @@ Two one-way pipes (``multiprocessing.Pipe(duplex=False)``):
 
 Every command but :data:`CANCEL` and :data:`EXIT` gets exactly one final reply:
 :data:`OK` ``(payload)``, :data:`PAGE` ``(PageInfo, chunk_count)`` followed by
-``chunk_count`` raw chunks of whole rows, or :data:`ERROR`
-``(condition value, message)``. :data:`PROGRESS` ``(line, total)`` messages may
-come before it (at most about two a second while a page is read); they also
-tell the service the worker is alive. :data:`CANCEL` is also queued behind
+the page's rows, or :data:`ERROR` ``(condition value, message)``.
+:data:`PROGRESS` ``(line, total)`` messages may come before it and tell the
+service the worker is alive; the worker sends one when a band of rows is slow
+to fill (at most every 0.5 s).
+
+A page is streamed while the device scans. After PAGE come raw ``send_bytes``
+chunks, each non-empty and a whole number of rows (about
+:data:`CHUNK_BYTES`). ``chunk_count`` is the exact number of chunks for a page
+of known height, or :data:`STREAMED` (-1) when the height is unknown. A
+zero-length raw message introduces a pickled trailer that ends the page:
+:data:`PAGE_END` ``(rows)`` (always after a STREAMED page; after a counted
+page only when fewer chunks than announced were sent: the service then takes
+the missing ones as empty), or :data:`ERROR` ``(condition value, message)``
+when the scan fails mid-page (this is then the command's final reply). A
+zero-length message followed by PROGRESS is not a trailer: the page goes on. :data:`CANCEL` is also queued behind
 the command being run and answered with :data:`CANCELLED` when its turn
 comes, so the service can resynchronise by reading up to that answer.
 The worker sends :data:`READY` ``(sane_version)`` once after ``sane_init``.
@@ -35,13 +46,16 @@ OK = "ok"
 PAGE = "page"
 ERROR = "error"
 CANCELLED = "cancelled"
+PAGE_END = "page_end"  # trailer of a page stream: (rows delivered)
 
-CHUNK_BYTES = 4 << 20
-"""Target size of one raw page chunk (whole rows, at least one row)."""
-
-PROGRESS_INTERVAL = 0.5
-"""Seconds between two PROGRESS messages."""
+STREAMED = -1
+"""``chunk_count`` of a page whose height is unknown: chunks until the PAGE_END trailer."""
 
 # buttons (drivers/sane/buttons.py); only between jobs, the device then stays open in the worker
 BUTTONS = "buttons"  # () -> OK [(name, title), ...]: the button sensors (none: the device is closed again)
 POLL_BUTTONS = "poll_buttons"  # () -> OK ((pressed names...), feeder loaded: bool | None)
+
+CHUNK_BYTES = 128 << 10
+"""Target size of one raw page chunk (a band of whole rows, at least one row), in bytes.
+The rows of a band cross the pipe as soon as they are all in: 128 KiB is about 7 ms
+of a 20 MB/s device and 1,000 chunks for a 600 dpi A4 colour page."""

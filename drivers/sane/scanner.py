@@ -451,7 +451,7 @@ class SaneSession(ScanSession):
         self._page = SanePage(self, reply[1], reply[2])
         return self._page
 
-    async def _read_chunk(self, page: SanePage) -> bytes:
+    async def _read_chunk(self, page: SanePage) -> bytes | None:
         scanner = self._scanner
         self._check()
         if page is not self._page:
@@ -518,7 +518,9 @@ class SanePage(Page):
         if self._iterated:
             raise RuntimeError("a page's chunks can be iterated once")
         self._iterated = True
-        while self._remaining > 0:
+        while self._remaining:  # protocol.STREAMED (-1): until the worker's end of page (None)
             chunk = await self._session._read_chunk(self)
-            self._remaining -= 1
+            if chunk is None:
+                return
+            self._remaining -= self._remaining > 0
             yield chunk

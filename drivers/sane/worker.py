@@ -7,37 +7,36 @@ worker without a device lists the devices (``sane_get_devices``).
 
 Threads: a listener thread receives commands, raises the cancel flag at once
 for :data:`~drivers.sane.protocol.CANCEL` and queues every command; the main
-thread runs them one at a time. Pages are read with the low-level
-``SaneDev.snap`` of python-sane (one bytearray per page) and sent as
-``memoryview`` slices of whole rows, so a page is never pickled or copied in
-Python. The worker scans a page only when asked (NEXT_PAGE): at most one page
-lives here at a time. ``snap`` runs with ``no_cancel``: the worker calls
-``sane_cancel`` itself once the flatbed page was handed over, at CLOSE (job
-end) and on CANCEL, never in the instant a read fails (the `test` backend
-can deadlock when cancelled just as its reader thread starts or ends).
-
-python-sane (2.9.2) crashes the process when the progress callback of ``snap``
-raises (it decrefs the callback's NULL result), so the callback never raises:
-it aborts a read by calling ``sane_cancel`` itself, after which ``sane_read``
-returns SANE_STATUS_CANCELLED and ``snap`` raises "Operation was canceled".
+thread runs them one at a time. Pages are read with ``sane_read`` as the rows
+come (:mod:`drivers.sane.reader`, on python-sane's own handle) and sent over
+the pipe in bands of whole rows of about
+:data:`~drivers.sane.protocol.CHUNK_BYTES`, so the first rows reach the
+service while the device still scans and the worker holds one band, never a
+page. The worker scans a page only when asked (NEXT_PAGE). The page is read
+without sane_cancel at its end: the worker calls ``sane_cancel`` itself once
+the flatbed page was handed over, at CLOSE (job end) and on CANCEL (the
+reader calls it between two ``sane_read`` calls when the cancel flag is up),
+never in the instant a read fails (the `test` backend can deadlock when
+cancelled just as its reader thread starts or ends).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import os
 import queue
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from drivers.base import Condition, PageInfo, ScannerError, ScanParameters, Source
 from drivers.sane import buttons, options, protocol
+from drivers.sane import reader as reader_mod
 from drivers.sane.errors import error_from_sane
 
 EXIT_GRACE_SECONDS = 10
@@ -77,7 +76,7 @@ def run(
         replies.send((protocol.ERROR, Condition.IO_ERROR.value, f"sane_init: {exc}"))
         return
     pending: queue.Queue = queue.Queue()
-    worker = _Worker(sane, _sane.error, device_name, sane_options, replies)
+    worker = _Worker(sane, _sane.error, device_name, sane_options, replies, reader_mod.LibSane(_sane))
     listener = threading.Thread(
         target=_listen, args=(commands, pending, worker.cancel_requested), name="commands", daemon=True
     )
@@ -165,8 +164,10 @@ class _Worker:
         device_name: str | None,
         sane_options: dict[str, object],
         replies: Any,
+        lib: reader_mod.LibSane,
     ) -> None:
         self._sane = sane_module
+        self._lib = lib
         self._error = sane_error
         self._device_name = device_name
         self._sane_options = dict(sane_options)
@@ -272,16 +273,9 @@ class _Worker:
             raise err from None
         if job.params.source is Source.FLATBED:
             job.done = True  # a flatbed gives one page
-        try:
-            # (bytearray, pixels per line, lines, samples per pixel, bytes per sample);
-            # no_cancel: sane_cancel comes after the page was handed over, or at CLOSE
-            data, width, height, samples, _size = self._handle.snap(True, False, self._progress_callback())
-        except self._error as exc:
-            raise error_from_sane(str(exc), context="sane_read") from None
-        if width <= 0 or height <= 0:
-            raise ScannerError(Condition.IO_ERROR, "the device returned an empty page")
-        self._send_page(data, PageInfo(width, height, width * samples, samples, job.resolution))
-        del data
+        reader = reader_mod.PageReader(self._lib, self._handle, self.cancel_requested)
+        info = reader.start_page(job.resolution)
+        self._stream_page(reader, info)
         if job.done:
             self._handle.cancel()  # the flatbed's one page is over
 
@@ -383,34 +377,56 @@ class _Worker:
         except (self._error, TypeError, ValueError):
             return params.resolution
 
-    def _progress_callback(self) -> Callable[[int, int], None]:
-        """A ``snap`` progress callback: reports progress, aborts on cancel; never raises."""
-        last_sent = time.monotonic()
-        aborted = False
+    def _stream_page(self, reader: reader_mod.PageReader, info: PageInfo) -> None:
+        """Send PAGE, then the rows as they come, framed as :mod:`~drivers.sane.protocol` says.
 
-        def progress(line: int, total: int) -> None:
-            nonlocal last_sent, aborted
-            try:
-                if self.cancel_requested.is_set():
-                    if not aborted:
-                        aborted = True
-                        self._handle.cancel()  # the next sane_read returns CANCELLED
-                    return
-                now = time.monotonic()
-                if now - last_sent >= protocol.PROGRESS_INTERVAL:
-                    last_sent = now
-                    self._replies.send((protocol.PROGRESS, line, total))
-            except BaseException:  # noqa: BLE001 - must not escape into python-sane
-                self.cancel_requested.set()  # the service is gone: stop reading
+        The first band is read before PAGE is sent. A page of known height is
+        announced with its exact chunk count (bands of a fixed number of rows;
+        the last one is sent at SANE_STATUS_EOF and takes any rows beyond
+        ``info.lines``); fewer rows than announced end with the PAGE_END trailer.
+        A page of unknown height is announced with
+        :data:`~drivers.sane.protocol.STREAMED` chunks and always ends with the
+        trailer. A failure after PAGE is sent as the ERROR trailer, never as a
+        plain reply (the service is reading raw chunks then). While a band is
+        slow to fill, PROGRESS goes out (plain before PAGE, framed after it).
+        """
+        rows_per_band = max(1, protocol.CHUNK_BYTES // info.bytes_per_line)
+        count = -(-info.lines // rows_per_band) if info.lines >= 0 else protocol.STREAMED
+        if count == 0:
+            raise ScannerError(Condition.IO_ERROR, "the device announced an empty page")
+        announced = False
 
-        return progress
+        def progress(rows: int) -> None:
+            if announced:
+                self._replies.send_bytes(b"")
+            self._replies.send((protocol.PROGRESS, rows, info.lines))
 
-    def _send_page(self, data: bytearray, info: PageInfo) -> None:
-        """Send the PAGE header and the rows as raw chunks of about CHUNK_BYTES."""
-        rows = max(1, protocol.CHUNK_BYTES // info.bytes_per_line)
-        count = -(-info.lines // rows)
+        bands = reader.bands(rows_per_band, progress)
+        # The first band is read before PAGE: a device that fails at once (jam, cover
+        # open, no paper) answers NEXT_PAGE with a plain ERROR, as before streaming.
+        first = next(bands, None)
+        if first is None:
+            raise ScannerError(Condition.IO_ERROR, "the device returned an empty page")
         self._replies.send((protocol.PAGE, info, count))
-        with memoryview(data) as view:
-            for first in range(0, info.lines, rows):
-                last = min(info.lines, first + rows)
-                self._replies.send_bytes(view[first * info.bytes_per_line : last * info.bytes_per_line])
+        announced = True
+        sent = 0
+        held = bytearray()  # the last announced chunk, sent at EOF
+        try:
+            for band in itertools.chain((first,), bands):
+                if count == protocol.STREAMED or sent < count - 1:
+                    self._replies.send_bytes(band)
+                    sent += 1
+                else:
+                    held += band
+                del band
+        except (ScannerError, self._error) as exc:
+            err = exc if isinstance(exc, ScannerError) else error_from_sane(str(exc), context="sane_read")
+            self._replies.send_bytes(b"")
+            self._replies.send((protocol.ERROR, err.condition.value, err.message))
+            return
+        if held:
+            self._replies.send_bytes(held)
+            sent += 1
+        if count == protocol.STREAMED or sent < count:
+            self._replies.send_bytes(b"")
+            self._replies.send((protocol.PAGE_END, reader.rows))

@@ -45,6 +45,16 @@ async def read_page(page) -> tuple[bytes, list[int]]:
     return b"".join(chunks), [len(c) for c in chunks]
 
 
+async def read_next(session) -> tuple | None:
+    """The next side, read to its end: (PageInfo, bytes), or None. A page streams
+    while the device scans, so a failure mid-page surfaces here, from the chunks."""
+    page = await session.next_page()
+    if page is None:
+        return None
+    data, _ = await read_page(page)
+    return page.info, data
+
+
 async def scan_all(scanner: SaneScanner, p: ScanParameters) -> list:
     """Every side of one job: [(PageInfo, bytes)]."""
     session = await scanner.start(p)
@@ -247,8 +257,8 @@ def test_cancel_mid_page_stops_the_read_and_keeps_the_worker(tmp_path):
             # 200 x 200 mm colour at 300 dpi: 16.7 MB, about 25 s at this read delay
             session = await scanner.start(params(Source.ADF, ColorMode.COLOR, 300, (0, 0, 200, 200)))
             pid = scanner.worker_pid
-            pending = asyncio.create_task(session.next_page())
-            await wait_until(lambda: session.progress is not None)  # the page is being read
+            pending = asyncio.create_task(read_next(session))
+            await wait_until(lambda: session.progress is not None and session.progress[0] > 0)  # the page is being read
             line, total = session.progress
             assert 0 < line < total
             began = time.monotonic()
@@ -281,8 +291,8 @@ def test_task_cancellation_of_a_pending_page_leaves_the_worker_usable(tmp_path):
         try:
             session = await scanner.start(params(Source.ADF, ColorMode.COLOR, 300, (0, 0, 200, 200)))
             pid = scanner.worker_pid
-            pending = asyncio.create_task(session.next_page())
-            await wait_until(lambda: session.progress is not None)
+            pending = asyncio.create_task(read_next(session))
+            await wait_until(lambda: session.progress is not None and session.progress[0] > 0)
             pending.cancel()  # as the job runner does when a job ends
             with pytest.raises(asyncio.CancelledError):
                 await pending
@@ -308,8 +318,8 @@ def test_a_hung_worker_is_killed_and_replaced(tmp_path):
         try:
             session = await scanner.start(params(Source.ADF, ColorMode.COLOR, 300, (0, 0, 200, 200)))
             pid = scanner.worker_pid
-            pending = asyncio.create_task(session.next_page())
-            await wait_until(lambda: session.progress is not None)
+            pending = asyncio.create_task(read_next(session))
+            await wait_until(lambda: session.progress is not None and session.progress[0] > 0)
             os.kill(pid, signal.SIGSTOP)
             began = time.monotonic()
             with pytest.raises(ScannerError) as exc:
@@ -353,8 +363,8 @@ def test_a_worker_that_dies_gives_io_error_and_a_fresh_worker(tmp_path):
         try:
             session = await scanner.start(params(Source.ADF, ColorMode.COLOR, 300, (0, 0, 200, 200)))
             pid = scanner.worker_pid
-            pending = asyncio.create_task(session.next_page())
-            await wait_until(lambda: session.progress is not None)
+            pending = asyncio.create_task(read_next(session))
+            await wait_until(lambda: session.progress is not None and session.progress[0] > 0)
             os.kill(pid, signal.SIGKILL)
             with pytest.raises(ScannerError) as exc:
                 await pending

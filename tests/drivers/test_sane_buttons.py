@@ -79,7 +79,8 @@ def python_sane(mocker):
 
 def make_worker(module) -> tuple[_Worker, mock.MagicMock]:
     replies = mock.MagicMock(name="replies")
-    return _Worker(module, RuntimeError, "fujitsu:fi-6130dj:123", {}, replies), replies
+    lib = mock.MagicMock(name="libsane")  # page reading is not used by the button commands
+    return _Worker(module, RuntimeError, "fujitsu:fi-6130dj:123", {}, replies, lib), replies
 
 
 def test_worker_lists_and_polls_the_buttons_keeping_the_device_open(python_sane):

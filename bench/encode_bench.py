@@ -1,0 +1,201 @@
+"""Encoder benchmark: band encoders (firmware/imaging) fed at a device's pace against today's whole-page path.
+
+    .venv/bin/python bench/encode_bench.py [--dpi 600] [--rate 20] [--mode rgb|gray|bilevel] [--only NAME ...]
+
+The page is A4 (210 x 297 mm) at ``--dpi``, scan-like content (smooth
+gradients, dark bars as text or edges, Gaussian sensor noise of sigma ``--noise``, 6 levels by default), RGB by
+default: 4960 x 7016 pixels, 104 MB raw at 600 dpi. It arrives in bands of 16
+rows at ``--rate`` MB/s (10^6 bytes), as a USB scanner delivers it.
+
+Cases, each in its own fresh process (so memory figures do not mix):
+
+* ``stream <fmt>``: the band encoder of ``firmware.imaging`` is fed each band as
+  it arrives (PNG with the Sub filter and with the None filter; JPEG through
+  libvips when pyvips loads, else Pillow at the end);
+* ``whole <fmt>``: today's path: the bands are gathered into one buffer (as
+  ``firmware/jobs/runner.assemble`` does), then ``firmware.scan.encode.encode_page``
+  (Pillow) encodes the page.
+
+Printed per case: first byte (seconds from the first band's arrival to the
+first encoded byte), total (seconds from the first band to the last byte; the
+device alone takes raw size / rate), CPU seconds of the process (all threads,
+libvips included; the pacing sleeps cost none), peak RSS growth over the
+process's RSS just before the page (MiB, sampled every 2 ms), and file size.
+Figures only: no goals, exit status 0 unless a case fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BAND_ROWS = 16
+A4_MM = (210.0, 297.0)
+FORMATS = ("png", "tiff-single-uncompressed", "dib", "jfif", "exif")
+
+
+def _rss() -> int:
+    with open(f"/proc/{os.getpid()}/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _bands(width: int, channels: int, bilevel: bool, noise_sigma: float, count: int = 8) -> list[bytes]:
+    """``count`` different scan-like bands of BAND_ROWS rows (cycled over the page)."""
+    from PIL import Image, ImageChops, ImageDraw
+
+    bands = []
+    for k in range(count):
+        gradient = Image.linear_gradient("L").resize((width, BAND_ROWS)).rotate(90 * (k % 2), expand=False)
+        gradient = gradient.resize((width, BAND_ROWS))
+        noise = Image.effect_noise((width, BAND_ROWS), noise_sigma).point(lambda v: max(0, v - 128))
+        base = ImageChops.add(gradient, noise)
+        draw = ImageDraw.Draw(base)
+        for x in range(k * 37 % 200, width, 211):  # "text": short dark strokes
+            draw.rectangle((x, 2, x + 9 + k, BAND_ROWS - 3), fill=25)
+        if bilevel:
+            base = base.point(lambda v: 255 if v >= 128 else 0)
+        if channels == 3:
+            base = Image.merge("RGB", (base, base.transpose(Image.Transpose.FLIP_LEFT_RIGHT), gradient))
+        bands.append(base.tobytes())
+    return bands
+
+
+def run_case(kind: str, fmt: str, variant: str, dpi: int, rate: float, mode: str, noise: float) -> dict:
+    """One case in this process; returns its figures."""
+    from drivers.base import PageInfo
+    from firmware.imaging import BandEncoder, Raster, new_encoder
+    from firmware.imaging.jpeg import _load_pyvips
+    from firmware.imaging.png import FILTER_NONE, FILTER_SUB, PngEncoder
+    from firmware.scan.encode import encode_page
+
+    if kind == "stream" and fmt in ("jfif", "exif"):
+        _load_pyvips()  # libraries loaded before the page: their pages are not the page's memory
+
+    channels = 3 if mode == "rgb" else 1
+    bilevel = mode == "bilevel"
+    width, height = (round(mm / 25.4 * dpi) for mm in A4_MM)
+    row = width * channels
+    bands = _bands(width, channels, bilevel, noise)
+    raster = Raster(width, height, channels, dpi, bilevel)
+    first_byte: list[float] = []
+    written = [0]
+
+    def write(chunk: bytes) -> None:
+        if not first_byte:
+            first_byte.append(time.monotonic())
+        written[0] += len(chunk)
+
+    peak, stop = [0], threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], _rss())
+            time.sleep(0.002)
+
+    before = _rss()
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    cpu0 = time.process_time()
+    start = time.monotonic()
+    encoder: BandEncoder | None = None
+    if kind == "stream":
+        if fmt == "png":
+            encoder = PngEncoder(raster, write, filter_type=FILTER_SUB if variant == "sub" else FILTER_NONE)
+        else:
+            encoder = new_encoder(fmt, raster, write)
+        first_byte.clear()  # headers written before any row do not count as the first byte
+    page = bytearray()
+    delivered = 0
+    for index, first in enumerate(range(0, height, BAND_ROWS)):
+        rows = min(BAND_ROWS, height - first)
+        delivered += rows * row
+        due = start + delivered / (rate * 1e6)
+        pause = due - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        if index == 0:
+            arrival = time.monotonic()
+        band = bands[index % len(bands)][: rows * row]
+        if encoder is not None:
+            encoder.feed(band)
+        else:
+            page += band
+    if encoder is not None:
+        encoder.close()
+    else:
+        info = PageInfo(width, height, row, channels, dpi)
+        encode_page(fmt, info, page, write, bilevel=bilevel)
+    end = time.monotonic()
+    cpu = time.process_time() - cpu0
+    stop.set()
+    sampler.join()
+    return {
+        "case": f"{kind} {fmt}" + (f" ({variant})" if variant else ""),
+        "first_byte": (first_byte[0] if first_byte else end) - arrival,
+        "total": end - arrival,
+        "device": height * row / (rate * 1e6),
+        "cpu": cpu,
+        "rss_mib": (peak[0] - before) / (1 << 20),
+        "size_mb": written[0] / 1e6,
+    }
+
+
+def _cases(only: list[str]) -> list[tuple[str, str, str]]:
+    from firmware.imaging.jpeg import _load_pyvips
+
+    jpeg = "vips" if _load_pyvips() is not None else "pillow at close"
+    cases = [("stream", "png", "sub"), ("stream", "png", "none")]
+    cases += [("stream", fmt, jpeg if fmt in ("jfif", "exif") else "") for fmt in FORMATS[1:]]
+    cases += [("whole", fmt, "pillow") for fmt in FORMATS]
+    return [c for c in cases if not only or any(o in " ".join(c) for o in only)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dpi", type=int, default=600)
+    parser.add_argument("--rate", type=float, default=20.0, help="device pace, MB/s")
+    parser.add_argument("--mode", choices=("rgb", "gray", "bilevel"), default="rgb")
+    parser.add_argument("--noise", type=float, default=6.0, help="sensor noise sigma, in 8-bit levels")
+    parser.add_argument("--only", nargs="*", default=[], help="run only cases whose name contains one of these")
+    parser.add_argument("--case", nargs=3, help=argparse.SUPPRESS)  # kind fmt variant: one case, JSON out
+    args = parser.parse_args()
+    if args.case:
+        print(
+            json.dumps(run_case(args.case[0], args.case[1], args.case[2], args.dpi, args.rate, args.mode, args.noise))
+        )
+        return 0
+    print(
+        f"A4 at {args.dpi} dpi, {args.mode}, noise sigma {args.noise:g}, fed at {args.rate:g} MB/s in bands of {BAND_ROWS} rows"
+    )
+    print(
+        f"{'case':40} {'first byte s':>12} {'total s':>8} {'device s':>8} {'CPU s':>6} {'RSS +MiB':>8} {'file MB':>8}"
+    )
+    status = 0
+    for kind, fmt, variant in _cases(args.only):
+        command = [sys.executable, str(Path(__file__))]
+        command += ["--dpi", str(args.dpi), "--rate", str(args.rate), "--mode", args.mode, "--noise", str(args.noise)]
+        command += ["--case", kind, fmt, variant]
+        done = subprocess.run(
+            command, capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}
+        )
+        if done.returncode:
+            print(f"{kind} {fmt}: failed\n{done.stderr}", file=sys.stderr)
+            status = 1
+            continue
+        r = json.loads(done.stdout)
+        print(
+            f"{r['case']:40} {r['first_byte']:12.3f} {r['total']:8.2f} {r['device']:8.2f} {r['cpu']:6.2f} "
+            f"{r['rss_mib']:8.1f} {r['size_mb']:8.1f}"
+        )
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
