@@ -35,7 +35,6 @@ from .model import (
     CancelJobResponse,
     CreateScanJobRequest,
     CreateScanJobResponse,
-    ElementData,
     GetActiveJobsResponse,
     GetJobElementsRequest,
     GetJobElementsResponse,
@@ -412,19 +411,19 @@ class ScanService:
     async def get_job_elements(self, request: Request) -> Reply:
         """GetJobElements: JobStatus, ScanTicket and/or Documents of an active or remembered job.
 
+        Names are QNames resolved against the request's own prefixes (as in
+        GetScannerElements); anything without a schema-valid answer now
+        (Documents before the first document, unknown names) gets Valid="false".
         Faults: ClientErrorJobIdNotFound.
         """
-        req = GetJobElementsRequest.from_xml(_body(request))
+        req = GetJobElementsRequest.from_xml(_body(request), request.prefixes)
         job = self.jobs.get(req.job_id)
         if job is None:
             raise faults.client_error_job_id_not_found(req.job_id)
         elements = []
         for name in req.names:
-            content = {"JobStatus": job.status, "ScanTicket": lambda: job.ticket, "Documents": job.documents}.get(
-                name, lambda: None
-            )()
-            emitted = f"wscn:{name}" if content is not None else name
-            elements.append(ElementData(name=emitted, valid=content is not None, content=content))
+            content = job.element_content(name.local) if name.namespace == ns.SCAN else None
+            elements.append(name.element_data(content is not None, content))
         return _reply("GetJobElements", GetJobElementsResponse(elements=tuple(elements)).to_xml())
 
     async def get_active_jobs(self, request: Request) -> Reply:
