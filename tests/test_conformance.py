@@ -215,3 +215,56 @@ def test_every_job_element_at_every_point_of_a_job(fake, client):
     aborted = create(client, ticket(source="ADF", dpi=75))
     assert retrieve(client, aborted.job_id, aborted.job_token).fault_subcode is not None
     check_job_elements(client, aborted.job_id, documents_expected=False)  # Aborted by a jam
+
+
+# --- GetScannerElements and CreateScanJob: what strict decoders insist on ----------------------------------
+
+
+def test_scanner_elements_carry_what_strict_decoders_require(client):
+    names = tuple(
+        model.RequestedName(ns.SCAN, local, "wscn:" + local)
+        for local in ("ScannerDescription", "ScannerConfiguration", "ScannerStatus", "DefaultScanTicket")
+    )
+    found = reply_elements(client.call("GetScannerElements", model.GetScannerElementsRequest(names).to_xml()))
+    assert all(
+        valid and namespace == ns.SCAN and local in KNOWN_SCANNER_NAMES for (namespace, local), valid, _ in found
+    )
+    description, configuration, status, default_ticket = (content for _, _, content in found)
+    assert not missing(description, ["ScannerName"])
+    needs = [*DEVICE_SETTINGS_NEEDS, "ADF/ADFSupportsDuplex"]
+    needs += [f"Platen/{path.format(p='Platen')}" for path in SOURCE_NEEDS]
+    for side in ("ADFFront", "ADFBack"):
+        needs += [f"ADF/{side}/{path.format(p='ADF')}" for path in SOURCE_NEEDS]
+    assert not missing(configuration, needs)
+    assert not missing(status, STATUS_NEEDS)
+    assert not missing(default_ticket, TICKET_NEEDS)
+
+
+def test_optical_resolution_is_sent_with_width_and_height():
+    """A driver that reports one optical resolution: both Width and Height go on the wire."""
+    from drivers.fake import DEFAULT_CAPABILITIES
+    from firmware.scan.capabilities import scanner_configuration
+
+    config = scanner_configuration(DEFAULT_CAPABILITIES, ("png",))
+    el = config.to_xml()
+    for path in (
+        "Platen/PlatenOpticalResolution",
+        "ADF/ADFFront/ADFOpticalResolution",
+        "ADF/ADFBack/ADFOpticalResolution",
+    ):
+        assert not missing(el, [path + "/Width", path + "/Height"]), path
+
+
+def test_create_scan_job_answer_carries_the_image_information_peers_read(client):
+    answer = client.call("CreateScanJob", model.CreateScanJobRequest(ticket()).to_xml())
+    assert answer.status == 200
+    needs = [
+        "JobId",
+        "JobToken",
+        "ImageInformation/MediaFrontImageInfo/PixelsPerLine",
+        "ImageInformation/MediaFrontImageInfo/NumberOfLines",
+        "ImageInformation/MediaFrontImageInfo/BytesPerLine",
+        "DocumentFinalParameters/MediaSides/MediaFront/Resolution/Width",
+        "DocumentFinalParameters/MediaSides/MediaFront/Resolution/Height",
+    ]
+    assert not missing(answer.body, needs)

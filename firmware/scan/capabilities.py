@@ -45,9 +45,11 @@ def min_size(source: SourceCapabilities) -> Size:
 
 
 def source_settings(source: SourceCapabilities) -> SourceSettings:
-    """Platen/ADFFront/ADFBack settings: resolutions (dpi), colour entries, min and max sizes."""
+    """Platen/ADFFront/ADFBack settings: resolutions (dpi), colour entries, min and max sizes; the
+    optical resolution (dpi) with Width and Height, as every real device sends it."""
+    optical = source.optical_resolution or max(source.resolutions)
     return SourceSettings(
-        optical_resolution=Resolution(source.optical_resolution or max(source.resolutions)),
+        optical_resolution=Resolution(optical, optical),
         widths=tuple(source.resolutions),
         heights=tuple(source.resolutions),
         colors=tuple(COLOR_ENTRY[mode] for mode in source.modes),
