@@ -21,16 +21,24 @@ These lists are written from reading those decoders; no peer code runs here.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import threading
 import uuid
+from contextlib import contextmanager
 
 import pytest
 from lxml import etree
 
 from drivers.base import Condition
 from drivers.fake import FakeScanner
+from firmware.app import build_app
+from firmware.config import Config
+from firmware.dpws.metadata import ACTION_GET, Metadata
 from firmware.scan import model
 from firmware.wire import namespaces as ns
 from firmware.wire.xml import Element, find, parse_with_prefixes, qname, resolve_qname, scan
+from tests.servers import free_port
 from tests.soap import Answer, SoapClient
 from tests.test_service import CheckedClient, create, image_of, retrieve, ticket
 from tests.xsd import validate
@@ -268,3 +276,58 @@ def test_create_scan_job_answer_carries_the_image_information_peers_read(client)
         "DocumentFinalParameters/MediaSides/MediaFront/Resolution/Height",
     ]
     assert not missing(answer.body, needs)
+
+
+# --- DPWS metadata -------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def app_serving(drivers, state_dir, **config):
+    """Run one App for ``drivers`` on 127.0.0.1; yields ``(app, base URL, loop)``."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    cfg = dataclasses.replace(Config(), host="127.0.0.1", http_port=free_port(), state_dir=state_dir, **config)
+    app = asyncio.run_coroutine_threadsafe(build_app(cfg, drivers), loop).result(10)
+    try:
+        yield app, f"http://127.0.0.1:{cfg.http_port}", loop
+    finally:
+        asyncio.run_coroutine_threadsafe(app.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def metadata_answer(base: str, served) -> tuple[Element, Metadata]:
+    answer = SoapClient(base + served.device.path).call("Get", None, action=ACTION_GET)
+    assert answer.status == 200, answer.data[:500]
+    root, prefixes = parse_with_prefixes(answer.data)
+    body = next(iter(find(root, qname(ns.SOAP, "Body"))))
+    return body, Metadata.from_xml(body, prefixes)
+
+
+def scanner_name(base: str, served) -> str:
+    request = model.GetScannerElementsRequest(
+        (model.RequestedName(ns.SCAN, "ScannerDescription", "wscn:ScannerDescription"),)
+    )
+    answer = SoapClient(base + served.path).call("GetScannerElements", request.to_xml())
+    return model.GetScannerElementsResponse.from_xml(answer.body).elements[0].content.name
+
+
+def test_metadata_carries_what_real_devices_and_go_mfp_carry(tmp_path):
+    with app_serving([FakeScanner()], tmp_path / "state") as (app, base, _loop):
+        served = app.scanners[0]
+        body, metadata = metadata_answer(base, served)
+        model_, device = metadata.this_model, metadata.this_device
+        assert model_.model_number == "Scanner 1"
+        assert model_.presentation_url == base + "/"
+        assert model_.manufacturer_url == base + "/" and model_.model_url == base + "/"
+        assert device.firmware_version and device.serial_number == "fake:0"
+        container_id = device.container_id
+        endpoint_uuid = uuid.UUID(served.device.identity.endpoint.removeprefix("urn:uuid:"))
+        assert container_id == "{" + str(uuid.uuid5(endpoint_uuid, "df:ContainerId")) + "}"
+        this_device = next(el for el in body.iter(qname(ns.WSDP, "ThisDevice")))
+        assert find(this_device, qname(ns.DF, "ContainerId")) is not None
+    # the same scanner after a restart: the same container
+    with app_serving([FakeScanner()], tmp_path / "state") as (app, base, _loop):
+        assert metadata_answer(base, app.scanners[0])[1].this_device.container_id == container_id
