@@ -30,10 +30,10 @@ from contextlib import contextmanager
 import pytest
 from lxml import etree
 
-from drivers.base import Condition
+from drivers.base import Condition, ScannerInfo
 from drivers.fake import FakeScanner
 from firmware.app import build_app
-from firmware.config import Config
+from firmware.config import Config, ScannerOverrides
 from firmware.dpws.metadata import ACTION_GET, Metadata
 from firmware.scan import model
 from firmware.wire import namespaces as ns
@@ -331,3 +331,45 @@ def test_metadata_carries_what_real_devices_and_go_mfp_carry(tmp_path):
     # the same scanner after a restart: the same container
     with app_serving([FakeScanner()], tmp_path / "state") as (app, base, _loop):
         assert metadata_answer(base, app.scanners[0])[1].this_device.container_id == container_id
+
+
+# --- friendly names of identical scanners -----------------------------------------------------------------
+
+
+def twin(name: str) -> FakeScanner:
+    return FakeScanner(info=ScannerInfo(name=name, vendor="Fake", model="Scanner 1"))
+
+
+def names_of(app, base) -> dict[str, tuple[str, str]]:
+    """SANE name -> (DPWS FriendlyName, ScannerDescription ScannerName)."""
+    return {
+        served.name: (metadata_answer(base, served)[1].this_device.friendly_name, scanner_name(base, served))
+        for served in app.scanners
+    }
+
+
+def test_identical_scanners_get_distinct_stable_default_names(tmp_path, monkeypatch):
+    monkeypatch.setattr("firmware.dpws.metadata.socket.gethostname", lambda: "pi")
+    state = tmp_path / "state"
+    with app_serving([twin("fake:0"), twin("fake:1")], state) as (app, base, _loop):
+        first = names_of(app, base)
+    assert first == {
+        "fake:0": ("Scanner 1 on pi", "Fake Scanner 1"),
+        "fake:1": ("Scanner 1 on pi (2)", "Fake Scanner 1 (2)"),
+    }
+    # found in the other order after a restart: each keeps its name
+    with app_serving([twin("fake:1"), twin("fake:0")], state) as (app, base, _loop):
+        assert names_of(app, base) == first
+    # a third one joins with the next free number; a lone scanner of another model has no number
+    other = FakeScanner(info=ScannerInfo(name="fake:9", vendor="Fake", model="Other"))
+    with app_serving([twin("fake:2"), twin("fake:0"), other], state) as (app, base, _loop):
+        names = names_of(app, base)
+    assert names["fake:2"] == ("Scanner 1 on pi (3)", "Fake Scanner 1 (3)")
+    assert names["fake:0"] == first["fake:0"]
+    assert names["fake:9"] == ("Other on pi", "Fake Other")
+
+
+def test_a_configured_friendly_name_is_kept_as_written(tmp_path):
+    overrides = {"fake:1": ScannerOverrides(friendly_name="Front desk")}
+    with app_serving([twin("fake:0"), twin("fake:1")], tmp_path / "state", scanners=overrides) as (app, base, _):
+        assert names_of(app, base)["fake:1"] == ("Front desk", "Front desk")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from drivers.base import Capabilities, ColorMode, ScannerInfo, Source, SourceCapabilities
 
+from ..naming import numbered
 from .model import (
     DeviceSettings,
     DocumentParameters,
@@ -125,7 +126,10 @@ def default_ticket(caps: Capabilities, default_format: str) -> ScanTicket:
     )
 
 
-def scanner_description(info: ScannerInfo, friendly_name: str | None = None) -> ScannerDescription:
-    """ScannerDescription: the friendly name (default "<vendor> <model>") and the SANE device name as ScannerInfo."""
-    name = friendly_name or f"{info.vendor} {info.model}".strip()
-    return ScannerDescription(name=name[:127], info=f"SANE device {info.name}"[:127])
+def scanner_description(
+    info: ScannerInfo, friendly_name: str | None = None, name_number: int = 1
+) -> ScannerDescription:
+    """ScannerDescription: the friendly name (default "<vendor> <model>", numbered with
+    ``name_number`` as :func:`firmware.naming.numbered` does) and the SANE device name as ScannerInfo."""
+    name = friendly_name[:127] if friendly_name else numbered(f"{info.vendor} {info.model}".strip(), name_number, 127)
+    return ScannerDescription(name=name, info=f"SANE device {info.name}"[:127])

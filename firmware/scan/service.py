@@ -75,13 +75,16 @@ class ServiceSettings:
     ``formats``: FormatValues offered, in preference order (the first is the
     default); ``jpeg_quality`` 1..100 when a ticket gives none; ``job_timeout``
     seconds allowed before the first and between RetrieveImage calls (the
-    spec's 60 s); ``friendly_name`` for ScannerDescription.
+    spec's 60 s); ``friendly_name`` for ScannerDescription (None: the default
+    name, numbered with ``name_number`` to tell identical scanners apart, see
+    :mod:`firmware.naming`).
     """
 
     formats: tuple[str, ...] = encode.SUPPORTED_FORMATS
     jpeg_quality: int = 85
     job_timeout: float = 60.0
     friendly_name: str | None = None
+    name_number: int = 1
 
 
 @dataclass(frozen=True)
@@ -139,7 +142,7 @@ class ScanService:
     ) -> tuple[ScannerDescription, ScannerConfiguration, ScanTicket]:
         """ScannerDescription, ScannerConfiguration and DefaultScanTicket for these capabilities and settings."""
         return (
-            capmap.scanner_description(self.info, settings.friendly_name),
+            capmap.scanner_description(self.info, settings.friendly_name, settings.name_number),
             capmap.scanner_configuration(capabilities, settings.formats),
             capmap.default_ticket(capabilities, settings.formats[0]),
         )
