@@ -78,15 +78,22 @@ def body_bytes(envelope: bytes) -> bytes:
     return etree.tostring(next(iter(root.find(qname(ns.SOAP, "Body")))))
 
 
+def soap_body_child(envelope: Element) -> Element:
+    """The one child of the envelope's Body."""
+    body = find(envelope, qname(ns.SOAP, "Body"))
+    assert body is not None and len(body) == 1
+    return body[0]
+
+
 def reply_elements(answer: Answer) -> list[tuple[tuple[str, str], bool, Element | None]]:
     """Each ElementData of a reply as ((namespace, local) of its Name resolved in the reply, Valid, content)."""
     assert answer.status == 200, answer.data[:800]
     validate(body_bytes(answer.data))
     root, prefixes = parse_with_prefixes(answer.data)
-    body = next(iter(find(root, qname(ns.SOAP, "Body"))))
+    body = soap_body_child(root)
     found = []
     for item in body.iter(scan("ElementData")):
-        name = item.get("Name")
+        name = item.get("Name", "")
         resolved = resolve_qname(name, prefixes)  # the prefix map is document-wide
         found.append((resolved, item.get("Valid") == "true", next(iter(item), None)))
     return found
@@ -201,6 +208,7 @@ def check_job_elements(client, job_id: int, documents_expected: bool) -> None:
         expected = known and (local != "Documents" or documents_expected)
         assert valid == expected, (local, valid)
         if valid:
+            assert content is not None
             needs = {"JobStatus": JOB_STATUS_NEEDS, "ScanTicket": TICKET_NEEDS, "Documents": DOCUMENTS_NEEDS}[local]
             assert not missing(content, needs), (local, missing(content, needs))
 
@@ -302,7 +310,7 @@ def metadata_answer(base: str, served) -> tuple[Element, Metadata]:
     answer = SoapClient(base + served.device.path).call("Get", None, action=ACTION_GET)
     assert answer.status == 200, answer.data[:500]
     root, prefixes = parse_with_prefixes(answer.data)
-    body = next(iter(find(root, qname(ns.SOAP, "Body"))))
+    body = soap_body_child(root)
     return body, Metadata.from_xml(body, prefixes)
 
 
@@ -311,7 +319,9 @@ def scanner_name(base: str, served) -> str:
         (model.RequestedName(ns.SCAN, "ScannerDescription", "wscn:ScannerDescription"),)
     )
     answer = SoapClient(base + served.path).call("GetScannerElements", request.to_xml())
-    return model.GetScannerElementsResponse.from_xml(answer.body).elements[0].content.name
+    description = model.GetScannerElementsResponse.from_xml(answer.body).elements[0].content
+    assert isinstance(description, model.ScannerDescription)
+    return description.name
 
 
 def test_metadata_carries_what_real_devices_and_go_mfp_carry(tmp_path):

@@ -354,6 +354,7 @@ def test_optical_resolution_is_written_with_width_and_height() -> None:
     """ResolutionPairType's Height is optional, but real devices send it and go-mfp and PyWSD need it."""
     settings = SourceSettings(Resolution(600), (100, 600), (100, 600), ("RGB24",), Size(1, 1), Size(8500, 11690))
     optical = settings.to_xml("ADFFront").find(scan("ADFOpticalResolution"))
+    assert optical is not None
     assert [(c.tag, c.text) for c in optical] == [(scan("Width"), "600"), (scan("Height"), "600")]
 
 
