@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from drivers.base import Capabilities, Condition, Scanner, ScannerError, ScannerInfo
 
+from ..jobs.closing import ClosingSessions
 from ..jobs.job import CANCELED, COMPLETED, Job, JobEnded
 from ..jobs.manager import JobTable, ScannerBusy
 from ..jobs.runner import PageBuffer, ScanRunner
@@ -133,7 +134,7 @@ class ScanService:
         self.status = ScannerStatusTracker()
         self._executor = executor
         self._runs: dict[int, _Run] = {}
-        self._closing: set[asyncio.Task] = set()
+        self._closing = ClosingSessions(self.info.name)
         self._description, self._configuration, self._default_ticket = self._elements(capabilities, settings)
         self.elements_listeners: list[Callable[[ElementsChange], None]] = []
 
@@ -227,7 +228,8 @@ class ScanService:
         Faults: ClientErrorInvalidScanIdentifier / ClientErrorInvalidDestinationToken
         (no device-initiated scans are pending), the ticket faults of
         :func:`resolve_ticket`, ServerErrorNotAcceptingJobs while a job is active
-        or when the device cannot start.
+        or when the device cannot start. While the previous job's session is
+        still closing, waits for it (up to :data:`~firmware.jobs.closing.CLOSE_WAIT` s).
         """
         req = CreateScanJobRequest.from_xml(_body(request))
         if req.scan_identifier:
@@ -235,6 +237,7 @@ class ScanService:
         if req.destination_token:
             raise faults.client_error_invalid_destination_token()
         resolved = self._resolve(req.ticket)
+        await self._closing.wait()
         try:
             job = self.jobs.create(req.ticket, resolved.final, resolved.image_information)
         except ScannerBusy:
@@ -477,8 +480,7 @@ class ScanService:
         )
         self.status.set_job_active(False)
         closing = run.runner.cancel() if cancel or job.state != COMPLETED else run.runner.close()
-        self._closing.add(asyncio.get_running_loop().create_task(closing))
-        self._closing = {task for task in self._closing if not task.done()}
+        self._closing.add(closing)
 
     def _arm_timeout(self, run: _Run) -> None:
         self._disarm_timeout(run)
@@ -511,8 +513,7 @@ class ScanService:
                 self._job_failed(run.job, error)
             else:
                 self._finish(run, lambda run=run: run.job.abort(("JobCompletedWithErrors",)), cancel=True)
-        if self._closing:
-            await asyncio.gather(*self._closing, return_exceptions=True)
+        await self._closing.wait_all()
         await self.scanner.shutdown()
 
 
