@@ -86,7 +86,7 @@ async def _reconfigure(app: App, served: ServedScanner) -> bool:
     except ScannerError as error:
         log.warning("%s: cannot read the capabilities again (%s); the previous ones stay", info.name, error.message)
         caps = service.capabilities
-    service.reconfigure(caps, service_settings(config, overrides))
+    service.reconfigure(caps, service_settings(config, overrides, service.settings.name_number))
     service.jobs.resize_history(config.history_size)
     served.events.subscriptions.settings = config.eventing
     if served.push is not None:

@@ -120,7 +120,7 @@ def test_flatbed_job_lifecycle(server):
     assert not server.active_jobs()
     summary = server.job_history()[0]
     assert (summary.job_id, summary.job_state, summary.scans_completed) == (job.job_id, "Completed", 1)
-    request = model.GetJobElementsRequest(job.job_id, ("JobStatus", "ScanTicket", "Documents"))
+    request = model.GetJobElementsRequest.of(job.job_id, "JobStatus", "ScanTicket", "Documents")
     elements = model.GetJobElementsResponse.from_xml(server.call("GetJobElements", request.to_xml()).body).elements
     assert elements[0].content.job_completed_time is not None
     assert elements[2].content.document_names == ("IMAGE000.JPG",)

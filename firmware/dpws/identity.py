@@ -89,6 +89,15 @@ class DeviceIdentity:
         return self._data["service_id"]
 
     @property
+    def container_id(self) -> str:
+        """The PnP-X ``df:ContainerId`` of the device, a GUID in braces (``{...}``), as real MFPs send it.
+
+        Derived, not stored: the name-based UUID (version 5) of the name ``df:ContainerId`` in
+        the namespace of the endpoint's UUID, so it is as stable as the endpoint and differs per scanner.
+        """
+        return "{" + str(uuid.uuid5(uuid.UUID(self.endpoint.removeprefix("urn:uuid:")), "df:ContainerId")) + "}"
+
+    @property
     def metadata_version(self) -> int:
         """The current WS-Discovery MetadataVersion (xs:unsignedInt, starts at 1)."""
         return int(self._data["metadata_version"])
