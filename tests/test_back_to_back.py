@@ -12,6 +12,7 @@ from drivers.fake import FakeScanner
 from firmware import model
 from firmware.jobs import closing
 from tests.inprocess import serve
+from tests.servers import wait_for
 from tests.test_service import CheckedClient, create, image_of, retrieve, ticket
 
 CLOSE_DELAY = 0.6  # seconds the fake's session close takes: the scanner is busy meanwhile
@@ -47,7 +48,9 @@ def test_the_next_job_waits_for_the_previous_session_to_close(slow_close, client
 def test_a_job_right_after_a_cancel_waits_too(slow_close, client):
     job = create(client, ticket(source="ADF", dpi=75))
     assert client.call("CancelJob", model.CancelJobRequest(job.job_id).to_xml()).status == 200
-    assert slow_close.session is not None and slow_close.cancelled == 1
+    # the hardware stops in the background, after the answer: the session is still open meanwhile
+    wait_for(lambda: slow_close.cancelled == 1)
+    assert slow_close.session is not None
     again = create(client)
     image_of(retrieve(client, again.job_id, again.job_token))
 
