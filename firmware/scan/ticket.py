@@ -271,10 +271,21 @@ def _resolution(r: _Resolver, caps: Capabilities, source: SourceCapabilities, re
     return min(source.resolutions, key=lambda dpi: (abs(dpi - width), -dpi))
 
 
+EDGE_SLACK = 40
+"""1/1000 inch (about 1 mm) by which a requested width or height may exceed the bed and still count
+as "the whole bed": paper sizes rounded between millimetres and inches (A4 is 11.693 in; clients
+send 11700, Letter-minded ones 11.7 in) are clamped to the bed without an Override, so a
+MustHonor ticket for the full page stays valid. Anything further beyond the bed is clamped and
+reported (Override, ValidTicket false)."""
+
+
 def _region(
     r: _Resolver, dp: DocumentParameters, source: SourceCapabilities
 ) -> tuple[ScanRegion, tuple[float, float, float, float]]:
-    """Clamp the requested area to the bed; return it in 1/1000 inch and as SANE mm (tl_x, tl_y, br_x, br_y)."""
+    """Clamp the requested area to the bed; return it in 1/1000 inch and as SANE mm (tl_x, tl_y, br_x, br_y).
+
+    A width or height at most :data:`EDGE_SLACK` beyond the bed is clamped silently; any other
+    clamped value is marked Override (REFERENCE.md: DocumentFinalParameters)."""
     bed = capmap.max_size(source)
     smallest = capmap.min_size(source)
     requested = dp.media_front.scan_region if dp.media_front else None
@@ -284,16 +295,16 @@ def _region(
     width = requested.width if requested else media.width
     height = requested.height if requested else media.height
 
-    def clamp(name: str, value: int, low: int, high: int) -> int:
+    def clamp(name: str, value: int, low: int, high: int, slack: int = 0) -> int:
         clamped = max(low, min(high, value))
-        if clamped != value:
+        if clamped != value and not high < value <= high + slack:
             r.override.add(name)
         return clamped
 
     x = clamp("ScanRegionXOffset", x, 0, bed.width - smallest.width)
     y = clamp("ScanRegionYOffset", y, 0, bed.height - smallest.height)
-    width = clamp("ScanRegionWidth", width, smallest.width, bed.width - x)
-    height = clamp("ScanRegionHeight", height, smallest.height, bed.height - y)
+    width = clamp("ScanRegionWidth", width, smallest.width, bed.width - x, EDGE_SLACK)
+    height = clamp("ScanRegionHeight", height, smallest.height, bed.height - y, EDGE_SLACK)
     region = ScanRegion(width=width, height=height, x_offset=x, y_offset=y)
 
     # An edge on the bed's border uses the driver's exact limit, so the device scans
