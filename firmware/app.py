@@ -153,7 +153,7 @@ class App:
         Returns the :class:`ServedScanner`, or None when the scanner cannot report its
         capabilities (logged; the scanner is shut down) or one with the same SANE name
         is served already. A slug taken by another name gets a ``-2``, ``-3``... suffix.
-        Raises :class:`~firmware.dpws.identity.IdentityError` when the identity cannot be stored.
+        Raises :class:`~firmware.dpws.identity.IdentityError` when an identity counter is exhausted (a state directory that cannot be written is not an error: state is kept in memory).
         """
         config = self.config
         info = scanner.info
@@ -194,7 +194,8 @@ class App:
         name may have changed): the device endpoint answers with the new metadata, and
         MetadataVersion is incremented when it differs. Returns True when it was (the
         caller announces the device again with Hello, WS-Discovery section 4.1).
-        Raises :class:`~firmware.dpws.identity.IdentityError` when the identity cannot be stored."""
+        Raises :class:`~firmware.dpws.identity.IdentityError` when an identity counter is exhausted (a state
+        directory that cannot be written is not an error: state is kept in memory)."""
         settings = served.service.settings
         metadata = device_metadata(served.scanner.info, settings.friendly_name, settings.name_number)
         bumped = served.device.identity.update_metadata(metadata.digest([served.path]))

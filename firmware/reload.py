@@ -94,5 +94,5 @@ async def _reconfigure(app: App, served: ServedScanner) -> bool:
     try:
         return app.update_metadata(served)
     except IdentityError as error:
-        log.error("%s: cannot store the new metadata version: %s", info.name, error)
+        log.error("%s: cannot raise the metadata version: %s", info.name, error)
         return False
