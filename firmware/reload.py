@@ -38,7 +38,17 @@ from .wire.handler import set_soap_tracing
 
 log = logging.getLogger(__name__)
 
-RESTART_KEYS = ("host", "http_port", "interfaces", "state_dir", "discovery", "worker_timeout")
+RESTART_KEYS = (
+    "host",
+    "http_port",
+    "interfaces",
+    "state_dir",
+    "discovery",
+    "worker_timeout",
+    "max_connections",
+    "idle_timeout",
+    "body_timeout",
+)
 """Configuration keys a reload cannot apply: they take effect at the next start."""
 
 IDLE_WAIT = 3600.0
