@@ -177,7 +177,7 @@ def test_a_client_that_never_sends_its_headers_is_cut_off_after_the_idle_timeout
         assert 0.9 <= time.monotonic() - started < 3
 
 
-def test_the_pressure_log_is_throttled():
+def test_the_pressure_log_is_throttled() -> None:
     now = [0.0]
     log = ThrottledLog(interval=60, clock=lambda: now[0])
     records: list[logging.LogRecord] = []
