@@ -16,7 +16,9 @@ from firmware.jobs import ids as ids_module
 from firmware.jobs.ids import JobIdAllocator
 from firmware.state import StateStore
 from tests.inprocess import serve
-from tests.test_service import CheckedClient, create, image_of, retrieve
+from tests.sane_env import write_sane_dir
+from tests.servers import running_service
+from tests.test_service import CheckedClient, create, image_of, retrieve, ticket
 
 
 def disk_full(monkeypatch) -> None:
@@ -185,3 +187,18 @@ def test_a_corrupt_job_ids_file_never_reuses_a_job_id_across_a_restart(tmp_path)
         assert job.job_id > max(before)
         CheckedClient(url).call("CancelJob", model.CancelJobRequest(job.job_id).to_xml())
         assert app.scanners[0].device.identity.endpoint == endpoint
+
+
+@pytest.mark.service
+@pytest.mark.sane
+def test_the_service_serves_its_scanner_with_an_uncreatable_state_directory(tmp_path):
+    """The real service with SANE's test backend: start-up used to find "no SANE scanner"."""
+    blocker = tmp_path / "state"
+    blocker.write_text("")
+    with running_service(write_sane_dir(tmp_path / "sane"), blocker) as service:
+        client = CheckedClient(service.url)
+        job = create(client, ticket(dpi=75, width=500, height=500))
+        assert image_of(retrieve(client, job.job_id, job.job_token)).size[0] > 0
+        text = service.log_text()
+    assert "no SANE scanner found" not in text
+    assert text.count("cannot be written") == 1, text
