@@ -20,8 +20,6 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-import tornado.httpserver
-
 from drivers.base import Capabilities, Scanner, ScannerError, ScannerInfo
 
 from . import __version__
@@ -40,6 +38,7 @@ from .state import StateStore
 from .wire.access import AllowList
 from .wire.handler import MAX_REQUEST_BYTES
 from .wire.router import SoapRouter
+from .wire.server import LimitedHTTPServer, ServerLimits
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +64,17 @@ def device_metadata(info: ScannerInfo, friendly_name: str | None, name_number: i
 
 
 def service_settings(config: Config, overrides: ScannerOverrides, name_number: int = 1) -> ServiceSettings:
-    """The scan service settings of one scanner: the configuration's formats, JPEG quality
-    and job timeout, and its friendly name (the scanner's own one first; without one the
-    default name numbered with ``name_number``, :mod:`firmware.naming`)."""
+    """The scan service settings of one scanner: the configuration's formats, JPEG quality,
+    job timeout and page memory budget (``max_page_mib``), and its friendly name (the
+    scanner's own one first; without one the default name numbered with ``name_number``,
+    :mod:`firmware.naming`)."""
     return ServiceSettings(
         formats=config.formats,
         jpeg_quality=config.jpeg_quality,
         job_timeout=config.job_timeout,
         friendly_name=overrides.friendly_name or config.friendly_name,
         name_number=name_number,
+        max_page_bytes=config.max_page_mib * 1024 * 1024,
     )
 
 
@@ -130,7 +131,7 @@ class App:
 
     config: Config
     scanners: list[ServedScanner] = field(default_factory=list)
-    server: tornado.httpserver.HTTPServer | None = None
+    server: LimitedHTTPServer | None = None
     executor: concurrent.futures.ThreadPoolExecutor | None = None
     ids: JobIdAllocator | None = None
     names: NameNumbers | None = None
@@ -153,7 +154,7 @@ class App:
         Returns the :class:`ServedScanner`, or None when the scanner cannot report its
         capabilities (logged; the scanner is shut down) or one with the same SANE name
         is served already. A slug taken by another name gets a ``-2``, ``-3``... suffix.
-        Raises :class:`~firmware.dpws.identity.IdentityError` when the identity cannot be stored.
+        Raises :class:`~firmware.dpws.identity.IdentityError` when an identity counter is exhausted (a state directory that cannot be written is not an error: state is kept in memory).
         """
         config = self.config
         info = scanner.info
@@ -194,7 +195,8 @@ class App:
         name may have changed): the device endpoint answers with the new metadata, and
         MetadataVersion is incremented when it differs. Returns True when it was (the
         caller announces the device again with Hello, WS-Discovery section 4.1).
-        Raises :class:`~firmware.dpws.identity.IdentityError` when the identity cannot be stored."""
+        Raises :class:`~firmware.dpws.identity.IdentityError` when an identity counter is exhausted (a state
+        directory that cannot be written is not an error: state is kept in memory)."""
         settings = served.service.settings
         metadata = device_metadata(served.scanner.info, settings.friendly_name, settings.name_number)
         bumped = served.device.identity.update_metadata(metadata.digest([served.path]))
@@ -236,18 +238,24 @@ class App:
             self.executor.shutdown(wait=False, cancel_futures=True)
 
 
+def server_limits(config: Config) -> ServerLimits:
+    """The HTTP server's connection cap and timeouts from the configuration."""
+    return ServerLimits(config.max_connections, config.idle_timeout, config.body_timeout)
+
+
 async def build_app(config: Config, scanners: list[Scanner]) -> App:
     """Serve ``scanners`` (see :meth:`App.add_scanner`) and start listening on ``config.host:http_port``.
 
-    Clients outside ``config.allow`` get HTTP 403 on every path. Scanners that fail
+    Clients outside ``config.allow`` get HTTP 403 on every path; connections are capped
+    and timed out as configured (:mod:`firmware.wire.server`). Scanners that fail
     to report capabilities are logged and skipped. Raises OSError when the port
     cannot be bound.
     """
     app = App(config=config, router=SoapRouter(AllowList(config.allow)))
     for scanner in scanners:
         await app.add_scanner(scanner)
-    app.server = tornado.httpserver.HTTPServer(
-        app.router.application, max_body_size=MAX_REQUEST_BYTES * 16, idle_connection_timeout=120
+    app.server = LimitedHTTPServer(
+        app.router.application, limits=server_limits(config), max_body_size=MAX_REQUEST_BYTES * 16
     )
     app.server.listen(config.http_port, config.host)
     return app

@@ -14,11 +14,7 @@ configured is never changed (the caller uses the number only for defaults).
 
 from __future__ import annotations
 
-import logging
-
 from .state import StateStore
-
-log = logging.getLogger(__name__)
 
 DOCUMENT = "names"
 
@@ -52,10 +48,7 @@ class NameNumbers:
                 number += 1
             numbers[key] = number
             if self._store is not None:
-                try:
-                    self._store.save(DOCUMENT, self._numbers)
-                except OSError as exc:
-                    log.error("cannot store the friendly name numbers in %s: %s", self._store.directory, exc)
+                self._store.save(DOCUMENT, self._numbers)  # a failure is logged once by the store
         return numbers[key]
 
 

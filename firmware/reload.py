@@ -38,7 +38,17 @@ from .wire.handler import set_soap_tracing
 
 log = logging.getLogger(__name__)
 
-RESTART_KEYS = ("host", "http_port", "interfaces", "state_dir", "discovery", "worker_timeout")
+RESTART_KEYS = (
+    "host",
+    "http_port",
+    "interfaces",
+    "state_dir",
+    "discovery",
+    "worker_timeout",
+    "max_connections",
+    "idle_timeout",
+    "body_timeout",
+)
 """Configuration keys a reload cannot apply: they take effect at the next start."""
 
 IDLE_WAIT = 3600.0
@@ -94,5 +104,5 @@ async def _reconfigure(app: App, served: ServedScanner) -> bool:
     try:
         return app.update_metadata(served)
     except IdentityError as error:
-        log.error("%s: cannot store the new metadata version: %s", info.name, error)
+        log.error("%s: cannot raise the metadata version: %s", info.name, error)
         return False

@@ -75,7 +75,8 @@ class ServiceSettings:
     seconds allowed before the first and between RetrieveImage calls (the
     spec's 60 s); ``friendly_name`` for ScannerDescription (None: the default
     name, numbered with ``name_number`` to tell identical scanners apart, see
-    :mod:`firmware.naming`).
+    :mod:`firmware.naming`); ``max_page_bytes`` the memory budget of one side's
+    raw image (None: none; see :mod:`firmware.scan.ticket`).
     """
 
     formats: tuple[str, ...] = formats.SUPPORTED_FORMATS
@@ -83,6 +84,7 @@ class ServiceSettings:
     job_timeout: float = 60.0
     friendly_name: str | None = None
     name_number: int = 1
+    max_page_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -209,8 +211,14 @@ class ScanService:
         return _reply("ValidateScanTicket", response.to_xml())
 
     def _resolve(self, ticket) -> ResolvedTicket:
+        settings = self.settings
         return resolve_ticket(
-            ticket, self.capabilities, self.settings.formats, self.settings.formats[0], self.settings.jpeg_quality
+            ticket,
+            self.capabilities,
+            settings.formats,
+            settings.formats[0],
+            settings.jpeg_quality,
+            settings.max_page_bytes,
         )
 
     # --- CreateScanJob -----------------------------------------------------------

@@ -8,7 +8,14 @@ Order of checks ([SPEC] section 6.2, REFERENCE.md section 1.4, 2.4, 2.5):
    carries ``wscn:MustHonor="true"``, else replaced by the nearest supported
    value and marked ``wscn:Override`` in DocumentFinalParameters;
 3. geometry beyond the bed is clamped and marked ``wscn:Override``, never
-   refused (Windows asks 8500 x 11700 whatever the bed).
+   refused (Windows asks 8500 x 11700 whatever the bed);
+4. a side whose raw image (8-bit samples) would exceed the memory budget
+   (``max_page_bytes``, configuration key ``max_page_mib``) gets the highest
+   supported resolution that fits, marked ``wscn:Override``; it is refused with
+   ``ClientErrorConflictingRequiredParameters`` when its Resolution carries
+   ``wscn:MustHonor="true"`` or when no resolution fits. Until RetrieveImage
+   streams rows end to end, a scanned side is held whole in memory: the budget
+   keeps one request from taking the device's memory.
 
 Omitted elements take defaults and are marked ``wscn:UsedDefault``.
 """
@@ -81,8 +88,10 @@ def resolve_ticket(
     formats: tuple[str, ...],
     default_format: str,
     jpeg_quality: int,
+    max_page_bytes: int | None = None,
 ) -> ResolvedTicket:
-    """Resolve ``ticket`` against ``caps`` and the encodable ``formats``.
+    """Resolve ``ticket`` against ``caps``, the encodable ``formats`` and the memory budget
+    ``max_page_bytes`` (bytes of one side's raw image; None: no budget).
 
     Raises SoapFault ``ClientErrorFormatNotSupported`` or
     ``ClientErrorConflictingRequiredParameters`` (see the module docstring).
@@ -96,6 +105,7 @@ def resolve_ticket(
     mode = _mode(r, caps, source_caps, front.color_processing)
     dpi = _resolution(r, caps, source_caps, front.resolution)
     region, area_mm = _region(r, dp, source_caps)
+    dpi = _within_budget(r, source_caps, mode, dpi, area_mm, max_page_bytes)
     _no_transforms(r)
     max_pages = _max_pages(r, source)
     quality = _quality(r, fmt, jpeg_quality)
@@ -225,6 +235,38 @@ def _image_info(fmt: str, params: ScanParameters) -> ImageInfo:
         number_of_lines=pixels(params.br_y_mm - params.tl_y_mm, params.resolution),
         bytes_per_line=bytes_per_line(fmt, width_px, channels, params.mode is ColorMode.LINEART),
     )
+
+
+def raw_side_bytes(mode: ColorMode, dpi: int, area_mm: tuple[float, float, float, float]) -> int:
+    """Bytes of one side's raw image: pixels x lines x channels (8-bit samples, as the
+    driver delivers them, lineart too) for the SANE area ``(tl_x, tl_y, br_x, br_y)`` in mm."""
+    tl_x, tl_y, br_x, br_y = area_mm
+    channels = 3 if mode is ColorMode.COLOR else 1
+    return pixels(br_x - tl_x, dpi) * pixels(br_y - tl_y, dpi) * channels
+
+
+def _within_budget(
+    r: _Resolver,
+    source: SourceCapabilities,
+    mode: ColorMode,
+    dpi: int,
+    area_mm: tuple[float, float, float, float],
+    budget: int | None,
+) -> int:
+    """The resolution (dpi) at which the side's raw image fits ``budget`` bytes: ``dpi`` when it
+    does, else the highest supported lower one (Override). ClientErrorConflictingRequiredParameters
+    when Resolution is MustHonor or no resolution fits."""
+    if budget is None or raw_side_bytes(mode, dpi, area_mm) <= budget:
+        return dpi
+    fitting = [d for d in source.resolutions if raw_side_bytes(mode, d, area_mm) <= budget]
+    if "Resolution" in r.dp.must_honor or not fitting:
+        mib = 1024 * 1024
+        raise faults.client_error_conflicting_required_parameters(
+            f"a {dpi} dpi side of this size takes {raw_side_bytes(mode, dpi, area_mm) / mib:.0f} MiB uncompressed, "
+            f"above this device's limit of {budget / mib:.0f} MiB; ask for a lower resolution or a smaller area"
+        )
+    r.override.add("Resolution")
+    return max(fitting)
 
 
 def _clip(value: int, low: int, high: int) -> int:
