@@ -119,3 +119,13 @@ def test_elements_carry_the_prefixes_clients_match():
     assert "<scan:ScannerStatus" in text and "<pwg:State>Idle</pwg:State>" in text
     caps = InputCaps(1, 10, 1, 10, ("RGB24",), ("image/png",), (75,))
     assert "<scan:DocumentFormatExt>image/png" in serialize(caps.to_xml("{x}Caps")).decode()
+
+
+def test_protocols_are_switched_per_scanner_in_the_configuration():
+    from firmware.config import ConfigError, parse
+
+    config = parse({"scanners": {"test:0": {"escl": False}, "test:1": {"wsd": False}}})
+    assert (config.overrides_for("test:0", None).escl, config.overrides_for("test:0", None).wsd) == (False, True)
+    assert (config.overrides_for("test:1", None).escl, config.overrides_for("test:1", None).wsd) == (True, False)
+    with pytest.raises(ConfigError):
+        parse({"scanners": {"test:0": {"escl": "no"}}})
