@@ -27,6 +27,8 @@ from .config import Config, ScannerOverrides
 from .dpws import DeviceMetadata, DiscoveredDevice, load_identity
 from .dpws.endpoint import device_operations
 from .dpws.metadata import MAX_FIELD_SIZE, default_friendly_name
+from .escl import EsclService
+from .escl.routes import EsclRoutes
 from .jobs.ids import JobIdAllocator
 from .jobs.manager import JobTable
 from .naming import NameNumbers, numbered
@@ -107,6 +109,8 @@ class ServedScanner:
     device: DiscoveredDevice
     events: EventSource
     push: PushScan | None = None
+    escl: EsclService | None = None
+    wsd: bool = True
 
     @property
     def push_path(self) -> str:
@@ -136,12 +140,19 @@ class App:
     ids: JobIdAllocator | None = None
     names: NameNumbers | None = None
     router: SoapRouter = field(default_factory=SoapRouter)
+    escl_routes: EsclRoutes | None = None
 
     def urls(self, host: str, scanners: list[ServedScanner] | None = None) -> list[tuple[ServedScanner, str]]:
-        """The full scan service URL of every scanner (or of ``scanners``) for clients reaching us at ``host``."""
+        """The full scan service URL of every scanner (or of ``scanners``) with WSD on, for clients reaching us at ``host``."""
         authority = f"[{host}]" if ":" in host else host
         chosen = self.scanners if scanners is None else scanners
-        return [(s, f"http://{authority}:{self.config.http_port}{s.path}") for s in chosen]
+        return [(s, f"http://{authority}:{self.config.http_port}{s.path}") for s in chosen if s.wsd]
+
+    def escl_urls(self, host: str, scanners: list[ServedScanner] | None = None) -> list[tuple[ServedScanner, str]]:
+        """The eSCL base URL (``http://H:P/scanners/<slug>/eSCL``) of every scanner (or of ``scanners``) with eSCL on."""
+        authority = f"[{host}]" if ":" in host else host
+        chosen = self.scanners if scanners is None else scanners
+        return [(s, f"http://{authority}:{self.config.http_port}{s.escl.base}") for s in chosen if s.escl]
 
     def find(self, sane_name: str) -> ServedScanner | None:
         """The served scanner with SANE device name ``sane_name``, or None."""
@@ -184,9 +195,19 @@ class App:
         device = DiscoveredDevice(identity, path="/" + identity.endpoint.removeprefix("urn:uuid:"))
         served = ServedScanner(scanner, service, path, device, attach_eventing(service, path, config.eventing))
         served.push = attach_push(service, served.events, overrides.buttons, config.push_identifier_timeout)
-        self.router.add(path, {**service.operations(), **served.events.operations()})
-        self.router.add_handler(served.push_path, PushHandler, {"push": served.push})
-        self.router.add(device.path, device_operations(device, metadata, path))
+        served.wsd = overrides.wsd
+        if overrides.wsd:
+            self.router.add(path, {**service.operations(), **served.events.operations()})
+            self.router.add_handler(served.push_path, PushHandler, {"push": served.push})
+            self.router.add(device.path, device_operations(device, metadata, path))
+        if overrides.escl:
+            make_and_model = f"{metadata.manufacturer} {metadata.model}".strip()
+            served.escl = EsclService(
+                service, path + "/eSCL", identity.endpoint.removeprefix("urn:uuid:"), make_and_model, info.name
+            )
+            if self.escl_routes is None:
+                self.escl_routes = EsclRoutes(self.router)
+            self.escl_routes.add(served.escl)
         self.scanners.append(served)
         return served
 
@@ -197,6 +218,8 @@ class App:
         caller announces the device again with Hello, WS-Discovery section 4.1).
         Raises :class:`~firmware.dpws.identity.IdentityError` when an identity counter is exhausted (a state
         directory that cannot be written is not an error: state is kept in memory)."""
+        if not served.wsd:
+            return False
         settings = served.service.settings
         metadata = device_metadata(served.scanner.info, settings.friendly_name, settings.name_number)
         bumped = served.device.identity.update_metadata(metadata.digest([served.path]))
@@ -215,6 +238,8 @@ class App:
         self.router.remove(served.path)
         self.router.remove(served.push_path)
         self.router.remove(served.device.path)
+        if served.escl is not None and self.escl_routes is not None:
+            self.escl_routes.remove(served.escl)
         served.scanner.watch_buttons(None)
         await served.service.shutdown(error)
         await served.events.close()  # SubscriptionEnd after the last job events

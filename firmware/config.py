@@ -39,7 +39,8 @@ class ScannerOverrides:
     maps scanner buttons (SANE sensor names: ``scan``, ``email``, ``button-1``...)
     to scan-to-PC destinations (a ClientContext such as ``ScanToEmail`` or a
     ClientDisplayName such as ``Scan to MYPC``; "" disables the button), on top
-    of :data:`firmware.pushscan.DEFAULT_BUTTONS`.
+    of :data:`firmware.pushscan.DEFAULT_BUTTONS`. ``wsd`` / ``escl``: serve the scanner over
+    WS-Scan (WSD) / eSCL (AirScan); both by default.
     """
 
     friendly_name: str | None = None
@@ -47,6 +48,8 @@ class ScannerOverrides:
     default_resolution: int | None = None
     sane_options: dict[str, Any] = field(default_factory=dict)
     buttons: dict[str, str] = field(default_factory=dict)
+    wsd: bool = True
+    escl: bool = True
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,8 @@ SCANNER_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "default_resolution": _int_in(1, 19200),
     "sane_options": _sane_options,
     "buttons": _buttons,
+    "wsd": _bool,
+    "escl": _bool,
 }
 
 

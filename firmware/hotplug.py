@@ -282,7 +282,7 @@ class Hotplug:
         if served is None:
             return None
         log.debug("scanner %s (%s %s) added", info.name, info.vendor, info.model)
-        if self.discovery is not None:
+        if self.discovery is not None and served.wsd:  # eSCL only: no WS-Discovery
             await self.discovery.add_device(served.device)
         return served
 

@@ -61,6 +61,9 @@ async def _serve(config: Config, load_config: Callable[[], Config]) -> int:
             for served, url in app.urls(host, changes.added):
                 info = served.scanner.info
                 log.info("scan service %s (%s %s, SANE %s)", url, info.vendor, info.model, info.name)
+            for served, url in app.escl_urls(host, changes.added):
+                info = served.scanner.info
+                log.info("eSCL %s (%s %s, SANE %s)", url, info.vendor, info.model, info.name)
         if ready:  # READY=1 must be the first notification
             notify(f"STATUS=serving {len(app.scanners)} scanner(s) on port {config.http_port}")
 

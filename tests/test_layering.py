@@ -31,7 +31,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("drivers",),  # the scanner interface and its implementations
     ("firmware.jobs",),  # the job automaton, table and runs
     ("firmware.scan",),  # the eight operations, conditions, status, encoding, events
-    ("firmware.pushscan",),  # scan to PC: destinations, triggers, the CreateScanJob check (hooks into scan)
+    (
+        "firmware.pushscan",
+        "firmware.escl",
+    ),  # scan to PC: destinations, triggers, the CreateScanJob check (hooks into scan); eSCL
     (  # configuration, wiring, the command line
         "firmware.config",
         "firmware.app",

@@ -133,6 +133,16 @@ class ScanService:
         the call that marks it used; raises its fault. None: no scan to PC, every one is refused
         (see :mod:`firmware.pushscan`)."""
 
+    @property
+    def runs(self) -> JobRuns[ResolvedTicket]:
+        """The runs of this scanner's jobs, shared with the eSCL service (:mod:`firmware.escl`)."""
+        return self._runs
+
+    @property
+    def executor(self) -> concurrent.futures.Executor | None:
+        """The image encoding executor (None: the event loop's default)."""
+        return self._executor
+
     def _elements(
         self, capabilities: Capabilities, settings: ServiceSettings
     ) -> tuple[ScannerDescription, ScannerConfiguration, ScanTicket]:

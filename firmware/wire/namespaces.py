@@ -17,6 +17,8 @@ PNPX = "http://schemas.microsoft.com/windows/pnpx/2005/10"
 DF = "http://schemas.microsoft.com/windows/2008/09/devicefoundation"
 XOP = "http://www.w3.org/2004/08/xop/include"
 XML = "http://www.w3.org/XML/1998/namespace"
+ESCL = "http://schemas.hp.com/imaging/escl/2011/05/03"  # eSCL (Mopria / AirScan) scan elements
+PWG = "http://www.pwg.org/schemas/2010/12/sm"  # PWG semantic model elements eSCL uses
 
 PREFIXES = {
     "soap": SOAP,
@@ -29,6 +31,8 @@ PREFIXES = {
     "pnpx": PNPX,
     "df": DF,
     "xop": XOP,
+    "scan": ESCL,
+    "pwg": PWG,
 }
 
 # WS-Addressing fixed values

@@ -9,6 +9,8 @@ fixed route list but a dictionary this router looks up on every request:
   with that path's operations;
 * a path added with :meth:`SoapRouter.add_handler` is served by that plain Tornado
   handler (e.g. the scan-to-PC HTTP trigger);
+* a path under a prefix added with :meth:`SoapRouter.add_prefix` is served by that plain
+  Tornado handler (eSCL's ``.../eSCL/ScanJobs/<id>/NextDocument``);
 * any other path (e.g. a scanner just unplugged) gets Tornado's HTTP 404.
 
 A request already being served keeps its handler when its path is removed.
@@ -37,6 +39,7 @@ class SoapRouter(tornado.routing.Router):
         self.allow = allow or AllowList()
         self._paths: dict[str, dict[str, Operation]] = {}
         self._handlers: dict[str, tuple[type[tornado.web.RequestHandler], dict[str, Any]]] = {}
+        self._prefixes: dict[str, tuple[type[tornado.web.RequestHandler], dict[str, Any]]] = {}
         self._application = tornado.web.Application([tornado.routing.Rule(tornado.routing.AnyMatches(), self)])
 
     @property
@@ -65,10 +68,21 @@ class SoapRouter(tornado.routing.Router):
             raise ValueError(f"path {path} is served already")
         self._handlers[path] = (handler, dict(kwargs or {}))
 
+    def add_prefix(
+        self, prefix: str, handler: type[tornado.web.RequestHandler], kwargs: dict[str, Any] | None = None
+    ) -> None:
+        """Serve ``prefix`` and every path below it (``prefix + "/..."``) with a plain Tornado
+        ``handler`` initialized with ``kwargs``; exact paths win. Raises ``ValueError`` when the
+        prefix is served already. Remove it with :meth:`remove`."""
+        if prefix in self._prefixes:
+            raise ValueError(f"prefix {prefix} is served already")
+        self._prefixes[prefix] = (handler, dict(kwargs or {}))
+
     def remove(self, path: str) -> None:
-        """Stop serving ``path``: new requests get HTTP 404. Nothing happens for an unknown path."""
+        """Stop serving ``path`` (or prefix): new requests get HTTP 404. Nothing happens for an unknown path."""
         self._paths.pop(path, None)
         self._handlers.pop(path, None)
+        self._prefixes.pop(path, None)
 
     def find_handler(
         self, request: tornado.httputil.HTTPServerRequest, **kwargs: object
@@ -80,7 +94,17 @@ class SoapRouter(tornado.routing.Router):
         operations = self._paths.get(request.path)
         if operations is None:
             plain = self._handlers.get(request.path)
+            if plain is None:
+                plain = self._prefixed(request.path)
             if plain is not None:
                 return self._application.get_handler_delegate(request, plain[0], plain[1])
             return None
         return self._application.get_handler_delegate(request, SoapHandler, {"operations": operations})
+
+    def _prefixed(self, path: str) -> tuple[type[tornado.web.RequestHandler], dict[str, Any]] | None:
+        """The handler of the longest prefix ``path`` is at or below, or None."""
+        best = None
+        for prefix, entry in self._prefixes.items():
+            if (path == prefix or path.startswith(prefix + "/")) and (best is None or len(prefix) > len(best[0])):
+                best = (prefix, entry)
+        return best[1] if best else None
