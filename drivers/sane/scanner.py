@@ -72,11 +72,11 @@ KILL_GRACE = 5.0
 """Seconds to wait for a blocked pipe read to end after its worker was killed."""
 
 
-
 def _retrieve(future: asyncio.Future) -> None:
     """Mark the outcome of an executor call as seen (it may have no awaiter any more)."""
     if not future.cancelled():
         future.exception()
+
 
 class SaneScanner(Scanner):
     """One SANE device, run by a worker process.
