@@ -125,7 +125,9 @@ def check(answer: Answer) -> None:
     assert answer.status in (400, 413, 415, 500), answer.status
     fault = answer.body
     assert fault.tag == qname(ns.SOAP, "Fault"), answer.data[:300]
-    code = find(find(fault, qname(ns.SOAP, "Code")), qname(ns.SOAP, "Value"))
+    code_el = find(fault, qname(ns.SOAP, "Code"))
+    assert code_el is not None
+    code = find(code_el, qname(ns.SOAP, "Value"))
     assert code is not None and code.text in ("soap:Sender", "soap:Receiver")
     assert answer.fault_subcode
     assert find(fault, qname(ns.SOAP, "Reason")) is not None
