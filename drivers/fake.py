@@ -120,8 +120,10 @@ class FakeScanner(Scanner):
     hits before the condition is gone (None: every job; e.g. a scanner that
     is calibrating for its first two start attempts). ``page_delay``: seconds
     ``next_page`` takes before a side is ready. ``chunk_rows``: rows per chunk
-    (default: a page comes in about four chunks). These attributes may be
-    changed between jobs.
+    (default: a page comes in about four chunks). ``close_delay``: seconds a
+    session's ``close`` takes before the scanner is free again (a SANE backend
+    finishing ``sane_cancel``/``sane_close``; ``start`` raises DEVICE_BUSY
+    meanwhile). These attributes may be changed between jobs.
 
     ``options``: the backend options last given to :meth:`apply_options`.
 
@@ -146,6 +148,7 @@ class FakeScanner(Scanner):
         fail_jobs: int | None = None,
         buttons: tuple[Button, ...] = (Button("scan", "Scan button"),),
         feeder_loaded: bool | None = None,
+        close_delay: float = 0.0,
     ) -> None:
         self.info = info
         self._buttons = buttons
@@ -158,6 +161,7 @@ class FakeScanner(Scanner):
         self.page_delay = page_delay
         self.chunk_rows = chunk_rows
         self.fail_jobs = fail_jobs
+        self.close_delay = close_delay
         self.options: dict[str, object] = {}
         self.started: list[ScanParameters] = []
         self.cancelled = 0
@@ -340,8 +344,13 @@ class FakeSession(ScanSession):
             self._scanner.cancelled += 1
 
     async def close(self) -> None:
-        """End the job and free the scanner. Never raises; idempotent."""
+        """End the job and free the scanner (after the scanner's ``close_delay`` seconds).
+        Never raises; idempotent."""
+        if self._closed:
+            return
         self._closed = True
+        if self._scanner.close_delay > 0:
+            await asyncio.sleep(self._scanner.close_delay)
         if self._scanner.session is self:
             self._scanner.session = None
 

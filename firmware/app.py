@@ -20,16 +20,16 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-import tornado.httpserver
-
 from drivers.base import Capabilities, Scanner, ScannerError, ScannerInfo
 
 from . import __version__
 from .config import Config, ScannerOverrides
 from .dpws import DeviceMetadata, DiscoveredDevice, load_identity
 from .dpws.endpoint import device_operations
+from .dpws.metadata import MAX_FIELD_SIZE, default_friendly_name
 from .jobs.ids import JobIdAllocator
 from .jobs.manager import JobTable
+from .naming import NameNumbers, numbered
 from .pushscan import PushScan, attach_push
 from .pushscan.http import PushHandler
 from .scan.eventsource import EventSource, attach_eventing
@@ -38,34 +38,43 @@ from .state import StateStore
 from .wire.access import AllowList
 from .wire.handler import MAX_REQUEST_BYTES
 from .wire.router import SoapRouter
+from .wire.server import LimitedHTTPServer, ServerLimits
 
 log = logging.getLogger(__name__)
 
 
-def device_metadata(info: ScannerInfo, friendly_name: str | None) -> DeviceMetadata:
-    """DPWS metadata of a scanner: manufacturer and model from SANE, the USB id as PnP-X HardwareId."""
+def device_metadata(info: ScannerInfo, friendly_name: str | None, name_number: int = 1) -> DeviceMetadata:
+    """DPWS metadata of a scanner: manufacturer and model from SANE, the USB id as PnP-X HardwareId;
+    the configured ``friendly_name``, else the default one numbered with ``name_number``
+    (:mod:`firmware.naming`)."""
+    model = info.model or info.name
+    friendly_name = friendly_name or numbered(default_friendly_name(model), name_number, MAX_FIELD_SIZE - 1)
     hardware_id = ""
     if info.usb_id:
         vendor, product = info.usb_id.upper().split(":")
         hardware_id = f"VEN_{vendor}&DEV_{product}"
     return DeviceMetadata(
         manufacturer=info.vendor or "Unknown",
-        model=info.model or info.name,
-        friendly_name=friendly_name or "",
+        model=model,
+        friendly_name=friendly_name,
         firmware_version=__version__,
         serial_number=info.name,
         hardware_id=hardware_id,
     )
 
 
-def service_settings(config: Config, overrides: ScannerOverrides) -> ServiceSettings:
-    """The scan service settings of one scanner: the configuration's formats, JPEG quality
-    and job timeout, and its friendly name (the scanner's own one first)."""
+def service_settings(config: Config, overrides: ScannerOverrides, name_number: int = 1) -> ServiceSettings:
+    """The scan service settings of one scanner: the configuration's formats, JPEG quality,
+    job timeout and page memory budget (``max_page_mib``), and its friendly name (the
+    scanner's own one first; without one the default name numbered with ``name_number``,
+    :mod:`firmware.naming`)."""
     return ServiceSettings(
         formats=config.formats,
         jpeg_quality=config.jpeg_quality,
         job_timeout=config.job_timeout,
         friendly_name=overrides.friendly_name or config.friendly_name,
+        name_number=name_number,
+        max_page_bytes=config.max_page_mib * 1024 * 1024,
     )
 
 
@@ -116,14 +125,16 @@ class App:
 
     Scanners are added and removed while serving (:meth:`add_scanner`,
     :meth:`remove_scanner`; USB hotplug in :mod:`firmware.hotplug`); every
-    scanner shares the JobId counter ``ids`` and the image encoding ``executor``.
+    scanner shares the JobId counter ``ids``, the image encoding ``executor`` and the
+    default friendly name numbers ``names`` (:mod:`firmware.naming`).
     """
 
     config: Config
     scanners: list[ServedScanner] = field(default_factory=list)
-    server: tornado.httpserver.HTTPServer | None = None
+    server: LimitedHTTPServer | None = None
     executor: concurrent.futures.ThreadPoolExecutor | None = None
     ids: JobIdAllocator | None = None
+    names: NameNumbers | None = None
     router: SoapRouter = field(default_factory=SoapRouter)
 
     def urls(self, host: str, scanners: list[ServedScanner] | None = None) -> list[tuple[ServedScanner, str]]:
@@ -143,7 +154,7 @@ class App:
         Returns the :class:`ServedScanner`, or None when the scanner cannot report its
         capabilities (logged; the scanner is shut down) or one with the same SANE name
         is served already. A slug taken by another name gets a ``-2``, ``-3``... suffix.
-        Raises :class:`~firmware.dpws.identity.IdentityError` when the identity cannot be stored.
+        Raises :class:`~firmware.dpws.identity.IdentityError` when an identity counter is exhausted (a state directory that cannot be written is not an error: state is kept in memory).
         """
         config = self.config
         info = scanner.info
@@ -161,11 +172,14 @@ class App:
             log.error("scanner %s skipped: %s", info.name, error.message)
             await scanner.shutdown()
             return None
-        settings = service_settings(config, overrides)
+        if self.names is None:
+            self.names = NameNumbers(StateStore(config.state_dir))
+        name_number = self.names.number(info.vendor, info.model, info.stable_key)
+        settings = service_settings(config, overrides, name_number)
         service = ScanService(scanner, caps, JobTable(self.ids, config.history_size), settings, self.executor)
         path = self._free_path(scan_path(info.name))
         identity = load_identity(config.state_dir, info.stable_key, former_key=info.name)
-        metadata = device_metadata(info, settings.friendly_name)
+        metadata = device_metadata(info, settings.friendly_name, name_number)
         identity.update_metadata(metadata.digest([path]))
         device = DiscoveredDevice(identity, path="/" + identity.endpoint.removeprefix("urn:uuid:"))
         served = ServedScanner(scanner, service, path, device, attach_eventing(service, path, config.eventing))
@@ -181,8 +195,10 @@ class App:
         name may have changed): the device endpoint answers with the new metadata, and
         MetadataVersion is incremented when it differs. Returns True when it was (the
         caller announces the device again with Hello, WS-Discovery section 4.1).
-        Raises :class:`~firmware.dpws.identity.IdentityError` when the identity cannot be stored."""
-        metadata = device_metadata(served.scanner.info, served.service.settings.friendly_name)
+        Raises :class:`~firmware.dpws.identity.IdentityError` when an identity counter is exhausted (a state
+        directory that cannot be written is not an error: state is kept in memory)."""
+        settings = served.service.settings
+        metadata = device_metadata(served.scanner.info, settings.friendly_name, settings.name_number)
         bumped = served.device.identity.update_metadata(metadata.digest([served.path]))
         self.router.remove(served.device.path)
         self.router.add(served.device.path, device_operations(served.device, metadata, served.path))
@@ -222,18 +238,24 @@ class App:
             self.executor.shutdown(wait=False, cancel_futures=True)
 
 
+def server_limits(config: Config) -> ServerLimits:
+    """The HTTP server's connection cap and timeouts from the configuration."""
+    return ServerLimits(config.max_connections, config.idle_timeout, config.body_timeout)
+
+
 async def build_app(config: Config, scanners: list[Scanner]) -> App:
     """Serve ``scanners`` (see :meth:`App.add_scanner`) and start listening on ``config.host:http_port``.
 
-    Clients outside ``config.allow`` get HTTP 403 on every path. Scanners that fail
+    Clients outside ``config.allow`` get HTTP 403 on every path; connections are capped
+    and timed out as configured (:mod:`firmware.wire.server`). Scanners that fail
     to report capabilities are logged and skipped. Raises OSError when the port
     cannot be bound.
     """
     app = App(config=config, router=SoapRouter(AllowList(config.allow)))
     for scanner in scanners:
         await app.add_scanner(scanner)
-    app.server = tornado.httpserver.HTTPServer(
-        app.router.application, max_body_size=MAX_REQUEST_BYTES * 16, idle_connection_timeout=120
+    app.server = LimitedHTTPServer(
+        app.router.application, limits=server_limits(config), max_body_size=MAX_REQUEST_BYTES * 16
     )
     app.server.listen(config.http_port, config.host)
     return app

@@ -51,7 +51,14 @@ class ScannerOverrides:
 
 @dataclass(frozen=True)
 class Config:
-    """The service configuration. Times in seconds, sizes in entries."""
+    """The service configuration. Times in seconds, sizes in entries.
+
+    Limits (issue 12): ``max_connections`` HTTP connections open at once (idle ones are
+    closed first, :mod:`firmware.wire.server`); ``idle_timeout`` seconds a connection may
+    wait for a request's headers; ``body_timeout`` seconds for a request's whole body;
+    ``max_page_mib`` MiB a scanned side's raw image may take (8-bit samples), larger
+    tickets are refused before scanning (:func:`firmware.scan.ticket.check_page_memory`).
+    """
 
     host: str = ""  # every address, IPv4 and IPv6
     http_port: int = DEFAULT_PORT
@@ -67,6 +74,10 @@ class Config:
     trace_soap: bool = False
     discovery: bool = True
     push_identifier_timeout: float = 60.0
+    max_connections: int = 64
+    idle_timeout: float = 60.0
+    body_timeout: float = 30.0
+    max_page_mib: int = 128
     eventing: EventingSettings = EventingSettings()
     scanners: dict[str, ScannerOverrides] = field(default_factory=dict)
 
@@ -176,6 +187,10 @@ KEYS: dict[str, Callable[[str, Any], Any]] = {
     "trace_soap": _bool,
     "discovery": _bool,
     "push_identifier_timeout": _seconds,
+    "max_connections": _int_in(4, 4096),
+    "idle_timeout": _seconds,
+    "body_timeout": _seconds,
+    "max_page_mib": _int_in(1, 65536),
 }
 
 SCANNER_KEYS: dict[str, Callable[[str, Any], Any]] = {

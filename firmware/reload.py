@@ -38,7 +38,17 @@ from .wire.handler import set_soap_tracing
 
 log = logging.getLogger(__name__)
 
-RESTART_KEYS = ("host", "http_port", "interfaces", "state_dir", "discovery", "worker_timeout")
+RESTART_KEYS = (
+    "host",
+    "http_port",
+    "interfaces",
+    "state_dir",
+    "discovery",
+    "worker_timeout",
+    "max_connections",
+    "idle_timeout",
+    "body_timeout",
+)
 """Configuration keys a reload cannot apply: they take effect at the next start."""
 
 IDLE_WAIT = 3600.0
@@ -86,7 +96,7 @@ async def _reconfigure(app: App, served: ServedScanner) -> bool:
     except ScannerError as error:
         log.warning("%s: cannot read the capabilities again (%s); the previous ones stay", info.name, error.message)
         caps = service.capabilities
-    service.reconfigure(caps, service_settings(config, overrides))
+    service.reconfigure(caps, service_settings(config, overrides, service.settings.name_number))
     service.jobs.resize_history(config.history_size)
     served.events.subscriptions.settings = config.eventing
     if served.push is not None:
@@ -94,5 +104,5 @@ async def _reconfigure(app: App, served: ServedScanner) -> bool:
     try:
         return app.update_metadata(served)
     except IdentityError as error:
-        log.error("%s: cannot store the new metadata version: %s", info.name, error)
+        log.error("%s: cannot raise the metadata version: %s", info.name, error)
         return False

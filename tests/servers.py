@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,8 +51,16 @@ class Service:
 
 
 @contextlib.contextmanager
-def running_service(sane_dir: Path, state_dir: Path, *extra: str, expect: int = 1, env: dict | None = None):
-    """Run the service until the block ends; fail if it does not list ``expect`` scanners within 30 s."""
+def running_service(
+    sane_dir: Path,
+    state_dir: Path,
+    *extra: str,
+    expect: int = 1,
+    env: dict | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+):
+    """Run the service until the block ends; fail if it does not list ``expect`` scanners within 30 s.
+    ``preexec_fn`` runs in the child before the service starts (e.g. to lower a resource limit)."""
     port = free_port()
     environment = {**os.environ, "SANE_CONFIG_DIR": str(sane_dir), "PYTHONUNBUFFERED": "1", **(env or {})}
     process = subprocess.Popen(
@@ -73,6 +82,7 @@ def running_service(sane_dir: Path, state_dir: Path, *extra: str, expect: int = 
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=preexec_fn,
     )
     service = Service(process, {}, port)
     ready = threading.Event()

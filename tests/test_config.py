@@ -30,6 +30,7 @@ def test_example_file_parses_with_every_key_uncommented(tmp_path):
     assert config.overrides_for("other", "04A9:190F").friendly_name == "CanoScan LiDE 220"
     assert (config.eventing.max_subscriptions, config.eventing.delivery_timeout) == (64, 2.0)
     assert config.push_identifier_timeout == 60.0
+    assert (config.max_connections, config.idle_timeout, config.body_timeout, config.max_page_mib) == (64, 60, 30, 128)
     buttons = config.overrides_for("genesys:libusb:001:004", None).buttons
     assert buttons == {"scan": "Scan", "email": "ScanToEmail", "button-1": "Scan to OFFICE-PC", "copy": ""}
 
@@ -49,6 +50,11 @@ def test_example_file_parses_with_every_key_uncommented(tmp_path):
         ({"scanners": {"test:0": {"buttons": {"scan": 1}}}}, ["scanners.test:0.buttons", "destinations"]),
         ({"scanners": {"test:0": {"buttons": "Scan"}}}, ["scanners.test:0.buttons", '"" disables']),
         ({"push_identifier_timeout": -1}, ["push_identifier_timeout", "seconds"]),
+        ({"max_connections": 2}, ["max_connections", "4 to 4096"]),
+        ({"max_connections": True}, ["max_connections", "integer"]),
+        ({"body_timeout": 0}, ["body_timeout", "seconds"]),
+        ({"idle_timeout": "1m"}, ["idle_timeout", "seconds"]),
+        ({"max_page_mib": 0}, ["max_page_mib", "1 to 65536"]),
     ],
 )
 def test_bad_keys_and_values_are_named(document, words):

@@ -82,7 +82,10 @@ def _seeds(scan: SoapClient, device: SoapClient, sink: EventSink) -> dict[str, t
         ),
         "CancelJob": scan_op("CancelJob", model.CancelJobRequest(job.job_id).to_xml()),
         "GetJobElements": scan_op(
-            "GetJobElements", model.GetJobElementsRequest(job.job_id, ("JobStatus", "ScanTicket")).to_xml()
+            "GetJobElements",
+            model.GetJobElementsRequest(
+                job.job_id, (model.RequestedName(ns.SCAN, "JobStatus", "wscn:JobStatus"),)
+            ).to_xml(),
         ),
         "GetActiveJobs": scan_op("GetActiveJobs", model.GetActiveJobsRequest().to_xml()),
         "GetJobHistory": scan_op("GetJobHistory", model.GetJobHistoryRequest().to_xml()),

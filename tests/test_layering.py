@@ -18,7 +18,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: Lowest first. A module belongs to the layer of its longest matching prefix.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("firmware.wire", "firmware.state", "firmware.notify"),  # SOAP, addressing, MTOM; small utilities
+    (
+        "firmware.wire",
+        "firmware.state",
+        "firmware.notify",
+        "firmware.naming",
+    ),  # SOAP, addressing, MTOM; small utilities
     ("firmware.imaging",),  # band encoders: rows in, image file bytes out (nothing protocol-specific)
     ("firmware.model",),  # the typed WS-Scan model
     ("firmware.dpws",),  # discovery, metadata, identity

@@ -242,7 +242,7 @@ MESSAGES: dict[str, ModelElement] = {
     "RetrieveImageRequest": RetrieveImageRequest(7, "tok", "IMAGE000.JPG"),
     "CancelJobRequest": CancelJobRequest(1),
     "CancelJobResponse": CancelJobResponse(),
-    "GetJobElementsRequest": GetJobElementsRequest(9, ("JobStatus", "ScanTicket", "Documents")),
+    "GetJobElementsRequest": GetJobElementsRequest.of(9, "JobStatus", "ScanTicket", "Documents"),
     "GetJobElementsResponse": GetJobElementsResponse(
         (
             ElementData("wscn:JobStatus", True, job_status()),
@@ -362,6 +362,14 @@ def test_missing_optical_resolution_is_written_as_the_largest_resolution() -> No
     el = settings.to_xml("Platen")
     validate_fragment(el)
     assert SourceSettings.from_xml(el).optical_resolution == Resolution(300, 600)
+
+
+def test_optical_resolution_is_written_with_width_and_height() -> None:
+    """ResolutionPairType's Height is optional, but real devices send it and go-mfp and PyWSD need it."""
+    settings = SourceSettings(Resolution(600), (100, 600), (100, 600), ("RGB24",), Size(1, 1), Size(8500, 11690))
+    optical = settings.to_xml("ADFFront").find(scan("ADFOpticalResolution"))
+    assert optical is not None
+    assert [(c.tag, c.text) for c in optical] == [(scan("Width"), "600"), (scan("Height"), "600")]
 
 
 # --- what is emitted exactly ------------------------------------------------------------------
@@ -520,7 +528,7 @@ def test_requested_name_with_a_reserved_prefix_for_a_vendor_namespace() -> None:
     validate(GetScannerElementsResponse((reply,)).to_xml())
 
 
-def test_job_element_names_are_normalized() -> None:
+def test_job_element_names_resolve_against_the_requests_prefixes() -> None:
     body = (
         b'<sca:GetJobElementsRequest xmlns:sca="http://schemas.microsoft.com/windows/2006/08/wdp/scan"'
         b' xmlns:ihv="urn:example:ihv"><sca:JobId> 12 </sca:JobId><sca:RequestedElements>'
@@ -529,19 +537,52 @@ def test_job_element_names_are_normalized() -> None:
         b"</sca:RequestedElements></sca:GetJobElementsRequest>"
     )
     request = GetJobElementsRequest.from_xml(*parse_with_prefixes(body))
-    assert request == GetJobElementsRequest(
-        12, ("JobStatus", "ScanTicket", "Documents", "Documents", "ihv:JobStatus", "Bogus")
-    )
-    without_prefix_map = GetJobElementsRequest.from_xml(
-        parse_xml(body.replace(b"sca:ScanTicket<", b"wscn:ScanTicket<"))
-    )
-    assert without_prefix_map.names[1] == "ScanTicket"
-    assert [n.text for n in request.to_xml().iter(scan("Name"))][:4] == [
-        "JobStatus",
-        "ScanTicket",
-        "Document",
-        "Document",
+    assert request.job_id == 12
+    assert [(n.namespace, n.local) for n in request.names] == [
+        (ns.SCAN, "JobStatus"),
+        (ns.SCAN, "ScanTicket"),
+        (ns.SCAN, "Documents"),
+        (ns.SCAN, "Documents"),
+        ("urn:example:ihv", "JobStatus"),
+        ("", "Bogus"),
     ]
+    # the reply names resolve in our reply: the scan namespace is written wscn:, a vendor one keeps its prefix
+    replies = [name.element_data(False) for name in request.names]
+    assert [r.name for r in replies] == [
+        "wscn:JobStatus",
+        "wscn:ScanTicket",
+        "wscn:Documents",
+        "wscn:Documents",
+        "ihv:JobStatus",
+        "Bogus",
+    ]
+    validate(GetJobElementsResponse(tuple(replies)).to_xml())
+    # written back as the client wrote them, and parsed to the same names
+    assert [n.text for n in request.to_xml().iter(scan("Name"))] == [n.text for n in request.names]
+    assert GetJobElementsRequest.from_xml(*parse_with_prefixes(serialize(request.to_xml()))) == request
+    # without a prefix map only our registered prefixes are known: sca: is then no scan prefix
+    without_prefix_map = GetJobElementsRequest.from_xml(parse_xml(body))
+    assert without_prefix_map.names[1] == RequestedName("", "ScanTicket", "sca:ScanTicket")
+
+
+def test_an_unprefixed_well_known_job_element_is_the_scan_one_whatever_the_default_namespace() -> None:
+    body = (
+        b'<GetJobElementsRequest xmlns="http://schemas.microsoft.com/windows/2006/08/wdp/scan">'
+        b"<JobId>3</JobId><RequestedElements><Name>Document</Name><Name>Thing</Name></RequestedElements>"
+        b"</GetJobElementsRequest>"
+    )
+    request = GetJobElementsRequest.from_xml(*parse_with_prefixes(body))
+    assert request.names == (RequestedName(ns.SCAN, "Documents", "Document"), RequestedName(ns.SCAN, "Thing", "Thing"))
+    other_default = (
+        b'<s:GetJobElementsRequest xmlns:s="http://schemas.microsoft.com/windows/2006/08/wdp/scan"'
+        b' xmlns="urn:example:other"><s:JobId>3</s:JobId><s:RequestedElements><s:Name>Document</s:Name>'
+        b"<s:Name>Thing</s:Name></s:RequestedElements></s:GetJobElementsRequest>"
+    )
+    request = GetJobElementsRequest.from_xml(*parse_with_prefixes(other_default))
+    assert request.names == (
+        RequestedName(ns.SCAN, "Documents", "Document"),
+        RequestedName("urn:example:other", "Thing", "Thing"),
+    )
 
 
 def test_retrieve_image_response_structure() -> None:

@@ -120,7 +120,7 @@ def test_flatbed_job_lifecycle(server):
     assert not server.active_jobs()
     summary = server.job_history()[0]
     assert (summary.job_id, summary.job_state, summary.scans_completed) == (job.job_id, "Completed", 1)
-    request = model.GetJobElementsRequest(job.job_id, ("JobStatus", "ScanTicket", "Documents"))
+    request = model.GetJobElementsRequest.of(job.job_id, "JobStatus", "ScanTicket", "Documents")
     elements = model.GetJobElementsResponse.from_xml(server.call("GetJobElements", request.to_xml()).body).elements
     assert elements[0].content.job_completed_time is not None
     assert elements[2].content.document_names == ("IMAGE000.JPG",)
@@ -244,11 +244,27 @@ def test_unplugged_scanner(fake, server):
 
 
 def test_geometry_beyond_the_bed_is_clamped_and_reported(fake, server):
-    job = create(server, ticket(width=8500, height=11700, dpi=75))
+    job = create(server, ticket(width=8500, height=12000, dpi=75))
     final = job.document_final_parameters
     assert final.media_front.scan_region.height == 11693
     assert "ScanRegionHeight" in final.override
     assert job.image_information.front.number_of_lines == 876
+
+
+def test_a_page_rounded_to_inches_is_the_whole_bed_not_an_override(fake, server):
+    # A4 is 11.693 in; push-scan receivers (airscand) and others ask for 11.7 in with MustHonor
+    must = frozenset({"ScanRegionWidth", "ScanRegionHeight"})
+    answer = server.call(
+        "ValidateScanTicket",
+        model.ValidateScanTicketRequest(ticket(width=8500, height=11700, must_honor=must)).to_xml(),
+    )
+    assert model.ValidateScanTicketResponse.from_xml(answer.body).valid
+    job = create(server, ticket(width=8500, height=11700, dpi=75, must_honor=must))
+    final = job.document_final_parameters
+    assert final.media_front.scan_region.height == 11693
+    assert "ScanRegionHeight" not in final.override
+    assert job.image_information.front.number_of_lines == 876
+    image_of(retrieve(server, job.job_id, job.job_token))
 
 
 def test_must_honor_value_that_cannot_be_met_is_refused(server):

@@ -38,6 +38,7 @@ NEXT_PAGE = "next_page"  # () -> PAGE | OK None (no more pages)
 CANCEL = "cancel"  # () -> CANCELLED; also aborts a page being read (sane_cancel)
 CLOSE = "close"  # () -> OK None: sane_cancel + sane_close
 EXIT = "exit"  # () -> (none): the worker ends
+PING = "ping"  # () -> OK None, answered between commands: a worker frozen in libsane is silent
 
 # replies
 READY = "ready"

@@ -13,6 +13,11 @@ the wait fails with ``ScannerError(UNRESPONSIVE)``. A worker that dies fails
 the wait with ``ScannerError(IO_ERROR)``. Either way the next operation starts
 a fresh worker.
 
+A session starts only on a worker that answers at once: :meth:`SaneScanner.start`
+answers DEVICE_BUSY within about :data:`LOCK_WAIT` + :data:`PING_TIMEOUT` seconds when
+the worker is held or silent, kills a silent one and starts its replacement in the
+background, so a client asking for a scan is never kept waiting for the watchdog.
+
 Cancel (:meth:`SaneSession.cancel`, or an asyncio cancellation of a pending
 call) raises the worker's cancel flag, makes a pending wait give up at once,
 and queues a CANCEL command; the answers still in the pipe are read and
@@ -71,6 +76,15 @@ BUTTON_RETRY = 10.0
 KILL_GRACE = 5.0
 """Seconds to wait for a blocked pipe read to end after its worker was killed."""
 
+PING_TIMEOUT = 1.0
+"""Seconds an idle worker has to answer PING before a session opens on it: it answers
+between commands in well under a millisecond, so silence means it is frozen (in libsane,
+or stopped) and it is killed at once, not after the unresponsive timeout."""
+
+LOCK_WAIT = 1.5
+"""Seconds :meth:`SaneScanner.start` waits for the worker to be free (a button poll or a
+capability read holding it) before answering DEVICE_BUSY."""
+
 
 def _retrieve(future: asyncio.Future) -> None:
     """Mark the outcome of an executor call as seen (it may have no awaiter any more)."""
@@ -115,6 +129,7 @@ class SaneScanner(Scanner):
         self._buttons: tuple[Button, ...] | None = None
         self._button_callback: ButtonCallback | None = None
         self._button_task: asyncio.Task | None = None
+        self._replacement: asyncio.Task | None = None  # a fresh worker starting after a frozen one
 
     def _new_executor(self) -> concurrent.futures.ThreadPoolExecutor:
         return concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sane {self.info.name}")
@@ -142,8 +157,11 @@ class SaneScanner(Scanner):
     async def start(self, params: ScanParameters) -> SaneSession:
         """Open the device and configure ``params`` (``sane_open`` + options; no
         ``sane_start``, nothing moves). Raises DEVICE_BUSY while a session is
-        open, DEVICE_GONE when the device cannot be opened, IO_ERROR when it
-        does not offer ``params.source`` / ``params.mode``."""
+        open, when the worker stays held by another operation for
+        :data:`LOCK_WAIT` seconds, or when it does not answer a PING within
+        :data:`PING_TIMEOUT` (it is then killed and replaced in the background);
+        DEVICE_GONE when the device cannot be opened, IO_ERROR when it does not
+        offer ``params.source`` / ``params.mode``."""
         self._check_usable()
         if self._session is not None:
             raise ScannerError(Condition.DEVICE_BUSY, f"{self.info.name}: a scan session is open")
@@ -151,13 +169,57 @@ class SaneScanner(Scanner):
         self._session = session
         try:
             await self.capabilities()  # cached before a job keeps the device open
-            async with self._lock:
+            try:
+                await asyncio.wait_for(self._lock.acquire(), LOCK_WAIT)
+            except TimeoutError:
+                raise ScannerError(
+                    Condition.DEVICE_BUSY, f"{self.info.name}: the scanner is busy with another operation"
+                ) from None
+            try:
+                before = self._link
+                link = await self._ready_link()
+                if link is before:  # a worker that ran before: is it still answering?
+                    await self._ping(link)
                 await self._command((protocol.OPEN, params))
                 session._link = self._link
+            finally:
+                self._lock.release()
         except BaseException:
             self._session = None
             raise
         return session
+
+    async def _ping(self, link: WorkerLink) -> None:
+        """PING ``link`` (hold the lock); a silent worker is killed, its replacement started in
+        the background, and DEVICE_BUSY raised within :data:`PING_TIMEOUT` seconds."""
+        self._send(link, (protocol.PING,))
+        try:
+            await self._exchange(link, link.receive_reply, timeout=PING_TIMEOUT)
+        except ScannerError as error:
+            if error.condition is not Condition.UNRESPONSIVE:
+                raise
+            log.warning(
+                "%s: worker %s frozen (no answer in %g s); starting a new one", self.info.name, link.pid, PING_TIMEOUT
+            )
+            self._replace_worker()
+            raise ScannerError(
+                Condition.DEVICE_BUSY, f"{self.info.name}: the scanner's worker was frozen and is being restarted"
+            ) from None
+
+    def _replace_worker(self) -> None:
+        """Start a fresh worker in the background (after a frozen one was killed)."""
+        if self._replacement is not None and not self._replacement.done():
+            return
+
+        async def replace() -> None:
+            try:
+                async with self._lock:
+                    if not self._shut_down:
+                        await self._ready_link()
+            except ScannerError as error:
+                log.warning("%s: the new worker did not start: %s", self.info.name, error.message)
+
+        self._replacement = asyncio.get_running_loop().create_task(replace())
 
     async def buttons(self) -> tuple[Button, ...]:
         """The button sensors the backend exposes (read once from the worker, between jobs;
@@ -227,6 +289,8 @@ class SaneScanner(Scanner):
             return
         self._shut_down = True
         self.watch_buttons(None)
+        if self._replacement is not None:
+            self._replacement.cancel()
         session = self._session
         if session is not None:
             await session.cancel()

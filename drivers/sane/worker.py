@@ -188,6 +188,7 @@ class _Worker:
             protocol.CLOSE: self._close,
             protocol.BUTTONS: self._buttons,
             protocol.POLL_BUTTONS: self._poll_buttons,
+            protocol.PING: self._ping,
         }
         while True:
             command = pending.get()
@@ -213,6 +214,9 @@ class _Worker:
                 self._replies.send((protocol.ERROR, Condition.IO_ERROR.value, f"{name}: {exc!r}"))
 
     # -- commands -------------------------------------------------------------
+
+    def _ping(self) -> None:
+        self._replies.send((protocol.OK, None))
 
     def _devices(self) -> None:
         self._replies.send((protocol.OK, [tuple(d) for d in self._sane.get_devices()]))

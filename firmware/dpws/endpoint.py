@@ -21,9 +21,11 @@ def device_operations(device: DiscoveredDevice, metadata: DeviceMetadata, scan_p
     """
 
     async def get(request: Request) -> Reply:
-        """WS-Transfer Get: the wsx:Metadata with ThisModel, ThisDevice and Relationship."""
+        """WS-Transfer Get: the wsx:Metadata with ThisModel, ThisDevice and Relationship; the
+        PresentationUrl is the root of the HTTP port the client reached (the appliance's page)."""
         service_url = f"http://{request.http_host}{scan_path}"
-        return Reply(ACTION_GET_RESPONSE, get_response_body(device.identity, metadata, service_url))
+        page_url = f"http://{request.http_host}/" if request.http_host else None
+        return Reply(ACTION_GET_RESPONSE, get_response_body(device.identity, metadata, service_url, page_url))
 
     async def probe(request: Request) -> EnvelopeReply:
         """Directed Probe: ProbeMatches when it matches, else 202 with an empty body."""

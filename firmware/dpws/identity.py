@@ -19,8 +19,11 @@ scanner's stable key (for example its SANE device name). It holds:
   written only once per lease.
 
 The file is a :class:`firmware.state.StateStore` document (written
-atomically). One process owns a state directory; two processes sharing one
-are not supported.
+atomically), written twice: ``<name>.json`` and ``<name>.backup.json``, so a
+corrupt copy is recovered from the other and the ``urn:uuid`` never silently
+changes. One process owns a state directory; two processes sharing one are
+not supported. Writes are best effort: a state directory that cannot be
+written leaves the identity in memory (logged once by the store).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ FORMAT_VERSION = 1
 MESSAGE_NUMBER_LEASE = 1000
 UNSIGNED_INT_MAX = 0xFFFFFFFF  # xs:unsignedInt: InstanceId, MessageNumber, MetadataVersion
 FILE_PREFIX = "dpws-"
+BACKUP_SUFFIX = ".backup"  # the second copy: <name>.backup.json
 
 
 class IdentityError(RuntimeError):
@@ -89,6 +93,15 @@ class DeviceIdentity:
         return self._data["service_id"]
 
     @property
+    def container_id(self) -> str:
+        """The PnP-X ``df:ContainerId`` of the device, a GUID in braces (``{...}``), as real MFPs send it.
+
+        Derived, not stored: the name-based UUID (version 5) of the name ``df:ContainerId`` in
+        the namespace of the endpoint's UUID, so it is as stable as the endpoint and differs per scanner.
+        """
+        return "{" + str(uuid.uuid5(uuid.UUID(self.endpoint.removeprefix("urn:uuid:")), "df:ContainerId")) + "}"
+
+    @property
     def metadata_version(self) -> int:
         """The current WS-Discovery MetadataVersion (xs:unsignedInt, starts at 1)."""
         return int(self._data["metadata_version"])
@@ -113,7 +126,9 @@ class DeviceIdentity:
         reuse its number, so call this once per message, not per datagram.
         If the number would leave the xs:unsignedInt range, the InstanceId is
         raised instead and numbering restarts at 1 (a new instance).
-        Raises :class:`IdentityError` when the state file cannot be written.
+        A lease that cannot be written (disk full) is kept in memory: a
+        restart starts a new InstanceId anyway, so numbers never repeat within
+        one. Raises :class:`IdentityError` only when the InstanceId is exhausted.
         """
         with self._lock:
             if self._next_number > UNSIGNED_INT_MAX:
@@ -132,8 +147,9 @@ class DeviceIdentity:
         :meth:`firmware.dpws.metadata.DeviceMetadata.digest`). Returns True
         when MetadataVersion was incremented (the caller should then send a
         Hello, WS-Discovery section 4.1). The first digest recorded for a new
-        identity keeps MetadataVersion 1. Raises :class:`IdentityError` when
-        the state file cannot be written or the version would exceed 2**32-1.
+        identity keeps MetadataVersion 1. A version that cannot be written is
+        kept in memory (the store logs it). Raises :class:`IdentityError` when
+        the version would exceed 2**32-1.
         """
         with self._lock:
             old = self._data.get("metadata_digest")
@@ -142,30 +158,20 @@ class DeviceIdentity:
             bumped = old is not None
             if bumped and self.metadata_version >= UNSIGNED_INT_MAX:
                 raise IdentityError("MetadataVersion exhausted its xs:unsignedInt range")
-            previous = dict(self._data)
             self._data["metadata_version"] = self.metadata_version + int(bumped)
             self._data["metadata_digest"] = digest
-            try:
-                self._save()
-            except IdentityError:
-                self._data = previous
-                raise
+            self._save()
             return bumped
 
     def _persist(self, instance_id: int, next_number: int) -> None:
-        """Store a new lease ending MESSAGE_NUMBER_LEASE numbers after ``next_number``; unchanged on failure."""
-        old = dict(self._data)
+        """Take a new lease ending MESSAGE_NUMBER_LEASE numbers after ``next_number`` (stored best effort)."""
         self._data["instance_id"] = instance_id
         self._data["message_number_reserved"] = min(next_number - 1 + MESSAGE_NUMBER_LEASE, UNSIGNED_INT_MAX)
-        try:
-            self._save()
-        except IdentityError:
-            self._data = old
-            raise
+        self._save()
         self._next_number = next_number
 
-    def _save(self) -> None:
-        _save(self._store, self._name, self._data)
+    def _save(self) -> bool:
+        return _save(self._store, self._name, self._data)
 
     def __repr__(self) -> str:
         return f"DeviceIdentity(key={self.key!r}, endpoint={self.endpoint!r}, instance_id={self.instance_id})"
@@ -191,32 +197,31 @@ def load_identity(state_dir: Path, key: str, former_key: str | None = None) -> D
     calls, also in later processes, return the same ones. Every call starts a
     new AppSequence instance: ``instance_id`` becomes max(previous + 1, the
     current Unix time in seconds), so call it once per process start and share
-    the result. ``state_dir`` is created if missing. An unreadable or invalid
-    file is logged and replaced by a new identity. ``former_key``: the key the
-    same scanner was stored under by an earlier version (its SANE name, before
-    USB scanners were keyed by port): when ``key`` has no identity yet and
-    ``former_key`` has one, it becomes ``key``'s, so the ``urn:uuid`` stays.
-    Raises :class:`IdentityError` when the file cannot be written.
+    the result. ``state_dir`` is created if missing.
+
+    The identity is kept in two files, ``<name>.json`` and ``<name>.backup.json``.
+    A corrupt or invalid file is moved aside (``.corrupt-<timestamp>``) and the
+    identity recovered from the other copy (WARNING); only when neither copy is
+    usable is a new identity created, with a WARNING that Windows will see a new
+    device and where the old file was kept. A state directory that cannot be
+    written is logged by :class:`~firmware.state.StateStore` and the identity
+    served from memory. ``former_key``: the key the same scanner was stored under
+    by an earlier version (its SANE name, before USB scanners were keyed by port):
+    when ``key`` has no identity yet and ``former_key`` has one, it becomes
+    ``key``'s, so the ``urn:uuid`` stays. Raises :class:`IdentityError` only when
+    the InstanceId exhausted its xs:unsignedInt range.
     """
     store = StateStore(Path(state_dir))
     name = identity_name(key)
-    data = store.load(name)
+    data, kept = _load_copies(store, name, key)
     former = None
-    if not data and former_key and former_key != key:
-        former = identity_path(state_dir, former_key)
-        data = store.load(identity_name(former_key))
-        if data.get("key") == former_key:
+    if data is None and not kept and former_key and former_key != key:
+        data, _former_kept = _load_copies(store, identity_name(former_key), former_key)
+        if data is not None:
+            former = identity_name(former_key)
             data["key"] = key
             log.info("DPWS identity of %r is now kept under %r", former_key, key)
-        else:
-            data, former = {}, None
-    if data:
-        try:
-            _validate(data, key)
-        except (ValueError, TypeError, KeyError) as exc:
-            log.warning("DPWS identity %s is unusable (%s); creating a new identity", name, exc)
-            data = {}
-    if not data:
+    if data is None:
         data = {
             "format": FORMAT_VERSION,
             "key": key,
@@ -227,12 +232,36 @@ def load_identity(state_dir: Path, key: str, former_key: str | None = None) -> D
             "instance_id": 0,
             "message_number_reserved": 0,
         }
-        log.info("created DPWS identity %s for %r", data["endpoint"], key)
+        if kept:
+            log.warning(
+                "the DPWS identity of scanner %r was corrupt with no usable backup: it gets the new identity %s, "
+                "so Windows will see a new device (remove the old one in its Settings); the old file was kept as %s",
+                key,
+                data["endpoint"],
+                ", ".join(kept),
+            )
+        else:
+            log.info("created DPWS identity %s for %r", data["endpoint"], key)
     data["instance_id"] = _next_instance_id(int(data["instance_id"]))
-    _save(store, name, data)
-    if former is not None:
-        former.unlink(missing_ok=True)
+    if _save(store, name, data) and former is not None:
+        for doc in (former, former + BACKUP_SUFFIX):
+            store.path(doc).unlink(missing_ok=True)
     return DeviceIdentity(store, name, data)
+
+
+def _load_copies(store: StateStore, name: str, key: str) -> tuple[dict | None, list[str]]:
+    """The identity of ``key`` stored as document ``name``: its primary copy, else its backup.
+    Returns the data (None if no copy is usable) and where corrupt copies were kept."""
+    kept: list[str] = []
+    for doc in (name, name + BACKUP_SUFFIX):
+        loaded = store.read(doc, lambda data: _validate(data, key))
+        if loaded.corrupt:
+            kept.append(str(loaded.kept or store.path(doc)))
+        if loaded.data is not None:
+            if kept:
+                log.warning("DPWS identity %s recovered from its backup %s", name, store.path(doc))
+            return loaded.data, kept
+    return None, kept
 
 
 def _next_instance_id(previous: int) -> int:
@@ -261,8 +290,6 @@ def _validate(data: dict, key: str) -> None:
         raise ValueError("metadata_digest is not a string")
 
 
-def _save(store: StateStore, name: str, data: dict) -> None:
-    try:
-        store.save(name, data)
-    except OSError as exc:
-        raise IdentityError(f"cannot write the DPWS identity {name} in {store.directory}: {exc}") from exc
+def _save(store: StateStore, name: str, data: dict) -> bool:
+    """Write both copies (best effort: a failure is logged by the store). True when both are on disk."""
+    return store.save(name, data) and store.save(name + BACKUP_SUFFIX, data)

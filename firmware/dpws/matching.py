@@ -127,8 +127,8 @@ def directed_probe_response(request: Request, device: DiscoveredDevice, xaddr: s
     ``xaddr`` the device endpoint URL as the client reached it. Returns the
     ProbeMatches envelope to send as the HTTP response, or None when the Probe
     does not match: answer 202 Accepted with an empty body then. Raises
-    :class:`~firmware.dpws.identity.IdentityError` if the AppSequence lease
-    cannot be stored.
+    :class:`~firmware.dpws.identity.IdentityError` if the AppSequence
+    InstanceId is exhausted.
     """
     if request.action != ACTION_PROBE or not match_probe(request.body, request.prefixes, device):
         return None

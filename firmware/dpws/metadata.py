@@ -59,6 +59,10 @@ def _pnpx(local: str) -> str:
     return qname(ns.PNPX, local)
 
 
+def _df(local: str) -> str:
+    return qname(ns.DF, local)
+
+
 def _field(value: str) -> str:
     """Trim a text field to fewer than MAX_FIELD_SIZE characters."""
     return value.strip()[: MAX_FIELD_SIZE - 1]
@@ -144,12 +148,15 @@ class ThisModel:
 
 @dataclass(frozen=True)
 class ThisDevice:
-    """``wsdp:ThisDevice`` (DPWS section 5.1): FriendlyName (localized), FirmwareVersion?, SerialNumber?."""
+    """``wsdp:ThisDevice`` (DPWS section 5.1): FriendlyName (localized), FirmwareVersion?, SerialNumber?,
+    then the extension ``df:ContainerId?`` (the PnP-X device container, a GUID in braces,
+    ``{4509a320-00a0-008f-00b6-006a7023f0bb}``, as real MFPs send it; REFERENCE.md section 4.4)."""
 
     friendly_name: str
     firmware_version: str | None = None
     serial_number: str | None = None
     language: str | None = "en"
+    container_id: str | None = None
 
     def to_xml(self) -> Element:
         """Build ``wsdp:ThisDevice``; text fields are trimmed to fewer than 256 characters."""
@@ -159,6 +166,8 @@ class ThisDevice:
             sub(el, _wsdp("FirmwareVersion"), _field(self.firmware_version))
         if self.serial_number:
             sub(el, _wsdp("SerialNumber"), _field(self.serial_number))
+        if self.container_id:
+            sub(el, _df("ContainerId"), self.container_id)
         return el
 
     @classmethod
@@ -172,6 +181,7 @@ class ThisDevice:
             firmware_version=text_of(find(el, _wsdp("FirmwareVersion"))),
             serial_number=text_of(find(el, _wsdp("SerialNumber"))),
             language=name_el.get(_LANG) if name_el is not None else None,
+            container_id=text_of(find(el, _df("ContainerId"))),
         )
 
 
@@ -331,10 +341,13 @@ def default_hardware_id(manufacturer: str, model: str) -> str:
 class DeviceMetadata:
     """The device description the application configures for one scanner.
 
-    ``friendly_name`` defaults to ``"<model> on <hostname>"`` and
-    ``hardware_id`` to :func:`default_hardware_id`. ``presentation_url`` is an
-    absolute URL or None. Text fields longer than 255 characters are trimmed
-    on the wire (DPWS MAX_FIELD_SIZE).
+    ``friendly_name`` defaults to ``"<model> on <hostname>"``,
+    ``hardware_id`` to :func:`default_hardware_id` and ``model_number`` to
+    ``model`` (go-mfp's decoder requires ModelNumber; a real Kyocera repeats
+    its model name there). ``presentation_url``, ``manufacturer_url`` and
+    ``model_url`` are absolute URLs or None; None means the page of the
+    appliance the client reached (see :meth:`this_model`). Text fields longer
+    than 255 characters are trimmed on the wire (DPWS MAX_FIELD_SIZE).
     """
 
     manufacturer: str
@@ -347,31 +360,43 @@ class DeviceMetadata:
     manufacturer_url: str | None = None
     model_number: str | None = None
     language: str = "en"
+    model_url: str | None = None
 
     def __post_init__(self) -> None:
         if not self.friendly_name:
             object.__setattr__(self, "friendly_name", default_friendly_name(self.model))
         if not self.hardware_id:
             object.__setattr__(self, "hardware_id", default_hardware_id(self.manufacturer, self.model))
+        if not self.model_number:
+            object.__setattr__(self, "model_number", self.model)
 
-    def this_model(self) -> ThisModel:
-        """Return the ThisModel part (with ``pnpx:DeviceCategory`` Scanners)."""
+    def this_model(self, page_url: str | None = None) -> ThisModel:
+        """Return the ThisModel part (with ``pnpx:DeviceCategory`` Scanners).
+
+        ``page_url``: the appliance's own page as the client reaches it
+        (``http://<host>:<port>/``); it is the PresentationUrl, and the
+        ManufacturerUrl and ModelUrl unless configured (the network device is
+        this appliance; SANE does not tell the scanner maker's site).
+        """
         return ThisModel(
             manufacturer=self.manufacturer,
             model_name=self.model,
-            manufacturer_url=self.manufacturer_url,
+            manufacturer_url=self.manufacturer_url or page_url,
             model_number=self.model_number,
-            presentation_url=self.presentation_url,
+            model_url=self.model_url or page_url,
+            presentation_url=self.presentation_url or page_url,
             language=self.language,
         )
 
-    def this_device(self) -> ThisDevice:
-        """Return the ThisDevice part."""
+    def this_device(self, container_id: str | None = None) -> ThisDevice:
+        """Return the ThisDevice part; ``container_id`` is the ``df:ContainerId`` (see
+        :attr:`firmware.dpws.identity.DeviceIdentity.container_id`)."""
         return ThisDevice(
             friendly_name=self.friendly_name,
             firmware_version=self.firmware_version,
             serial_number=self.serial_number,
             language=self.language,
+            container_id=container_id,
         )
 
     def digest(self, service_paths: Sequence[str] = ()) -> str:
@@ -386,13 +411,17 @@ class DeviceMetadata:
         return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
 
-def build_metadata(identity: DeviceIdentity, metadata: DeviceMetadata, service_urls: Sequence[str]) -> Metadata:
+def build_metadata(
+    identity: DeviceIdentity, metadata: DeviceMetadata, service_urls: Sequence[str], page_url: str | None = None
+) -> Metadata:
     """Return the typed :class:`Metadata` of a scanner device.
 
-    Host: the device endpoint with Types ``wsdp:Device wscn:ScanDeviceType``
-    and ServiceId = the endpoint; Hosted: ``service_urls`` with Types
-    ``wscn:ScannerServiceType``, ``identity.service_id``, the hardware id and
-    CompatibleId :data:`SCANNER_COMPATIBLE_ID`.
+    ThisModel with ``page_url`` as PresentationUrl (:meth:`DeviceMetadata.this_model`);
+    ThisDevice with the identity's ``df:ContainerId``. Host: the device endpoint
+    with Types ``wsdp:Device wscn:ScanDeviceType`` and ServiceId = the endpoint;
+    Hosted: ``service_urls`` with Types ``wscn:ScannerServiceType``,
+    ``identity.service_id``, the hardware id and CompatibleId
+    :data:`SCANNER_COMPATIBLE_ID`.
     """
     host = Hosted(
         addresses=(identity.endpoint,),
@@ -406,17 +435,25 @@ def build_metadata(identity: DeviceIdentity, metadata: DeviceMetadata, service_u
         hardware_id=metadata.hardware_id,
         compatible_id=SCANNER_COMPATIBLE_ID,
     )
-    return Metadata(metadata.this_model(), metadata.this_device(), Relationship(host, (hosted,)))
+    return Metadata(
+        metadata.this_model(page_url), metadata.this_device(identity.container_id), Relationship(host, (hosted,))
+    )
 
 
-def get_response_body(identity: DeviceIdentity, metadata: DeviceMetadata, service_url: str | Sequence[str]) -> Element:
+def get_response_body(
+    identity: DeviceIdentity,
+    metadata: DeviceMetadata,
+    service_url: str | Sequence[str],
+    page_url: str | None = None,
+) -> Element:
     """Return the ``wsx:Metadata`` element, the only Body child of a WS-Transfer GetResponse (DPWS R2044).
 
     ``service_url`` is the scan service's address as seen by the client (one
     URL, or several for several EndpointReferences), e.g.
-    ``http://192.168.1.50:5358/WSDScanner``. Wrap it with
+    ``http://192.168.1.50:5358/WSDScanner``; ``page_url`` the appliance's page
+    as seen by the client (``http://192.168.1.50:5358/``), the PresentationUrl. Wrap it with
     ``build_envelope(ACTION_GET_RESPONSE, body, relates_to=request.message_id)``.
     Raises :class:`MetadataError` when a URL is 2048 octets or longer.
     """
     urls = (service_url,) if isinstance(service_url, str) else tuple(service_url)
-    return build_metadata(identity, metadata, urls).to_xml()
+    return build_metadata(identity, metadata, urls, page_url).to_xml()

@@ -113,9 +113,24 @@ class Job:
             scans_completed=self.scans_completed,
         )
 
-    def documents(self) -> Documents:
-        """The Documents element: final parameters and the names of delivered documents."""
+    def documents(self) -> Documents | None:
+        """The Documents element: final parameters and the names of delivered documents; None
+        until the first document was delivered (DocumentsType needs at least one Document)."""
+        if not self.document_names:
+            return None
         return Documents(final_parameters=self.final_parameters, document_names=tuple(self.document_names))
+
+    def element_content(self, local: str) -> JobStatus | ScanTicket | Documents | None:
+        """What GetJobElements answers for the scan-namespace element ``local`` (JobStatus,
+        ScanTicket, Documents: Job.xsd JobElementDataType), or None when it has no schema-valid
+        value now (Documents before a document exists) or is no job element (Valid="false")."""
+        if local == "JobStatus":
+            return self.status()
+        if local == "ScanTicket":
+            return self.ticket
+        if local == "Documents":
+            return self.documents()
+        return None
 
     def element(self) -> JobElement:
         """The whole Job element (JobStatus, ScanTicket, Documents)."""

@@ -21,6 +21,7 @@ from typing import Generic, TypeVar
 from drivers.base import Condition, Scanner, ScannerError, ScanParameters
 
 from ..model.enums import JobStateReason
+from .closing import ClosingSessions
 from .job import COMPLETED, Job, JobEnded
 from .runner import ScanRunner
 
@@ -60,7 +61,8 @@ class JobRuns(Generic[T]):
     with True when a job starts and False when it ends (ScannerState);
     ``on_page_delivered``: called when a side has gone out (conditions clear);
     ``failure_reasons(run, error)``: called when the device fails during a job,
-    before it ends; returns the JobStateReasons the job is aborted with.
+    before it ends; returns the JobStateReasons the job is aborted with;
+    ``name``: the scanner's name, for log lines.
     """
 
     def __init__(
@@ -69,13 +71,15 @@ class JobRuns(Generic[T]):
         on_active: Callable[[bool], None],
         on_page_delivered: Callable[[], None],
         failure_reasons: Callable[[JobRun[T], ScannerError], tuple[str, ...]],
+        name: str = "scanner",
     ) -> None:
         self._job_timeout = job_timeout
         self._on_active = on_active
         self._on_page_delivered = on_page_delivered
         self._failure_reasons = failure_reasons
         self._runs: dict[int, JobRun[T]] = {}
-        self._closing: set[asyncio.Task] = set()
+        self.closing = ClosingSessions(name)
+        """The driver sessions of ended jobs still closing (CreateScanJob waits for them)."""
 
     def get(self, job_id: int) -> JobRun[T] | None:
         """The run of job ``job_id``: active, or ended among the last :data:`RUNS_KEPT`; else None."""
@@ -176,8 +180,7 @@ class JobRuns(Generic[T]):
         )
         self._on_active(False)
         closing = run.runner.cancel() if cancel or job.state != COMPLETED else run.runner.close()
-        self._closing.add(asyncio.get_running_loop().create_task(closing))
-        self._closing = {task for task in self._closing if not task.done()}
+        self.closing.add(closing)
 
     def arm_timeout(self, run: JobRun[T]) -> None:
         """(Re)start the ``job_timeout`` countdown to the next RetrieveImage."""
@@ -211,5 +214,4 @@ class JobRuns(Generic[T]):
             else:
                 abort = functools.partial(run.job.abort, (JobStateReason.JOB_COMPLETED_WITH_ERRORS,))
                 self.finish(run, abort, cancel=True)
-        if self._closing:
-            await asyncio.gather(*self._closing, return_exceptions=True)
+        await self.closing.wait_all()

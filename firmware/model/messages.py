@@ -194,6 +194,33 @@ class RequestedName:
         return ElementData(f"{prefix}:{self.local}", valid, content, self.namespace)
 
 
+def _requested_names_xml(parent: Element, names: tuple[RequestedName, ...]) -> None:
+    """Append ``RequestedElements{Name+}`` to ``parent``, declaring any non-registered prefix a name uses."""
+    requested = sub(parent, scan("RequestedElements"))
+    for name in names:
+        declare_prefix(sub(requested, scan("Name"), name.text), name.text, name.namespace)
+
+
+def _requested_names(parent: Element, prefixes: dict[str, str] | None) -> tuple[RequestedName, ...]:
+    """Parse ``RequestedElements{Name+}`` of ``parent``, resolving each QName with ``prefixes``
+    (prefix -> namespace, from :func:`firmware.wire.xml.parse_with_prefixes`; None means our
+    registered prefixes). Raises ``wscn:InvalidArgs`` for no RequestedElements, no Name, or an
+    empty Name or one over 255 characters."""
+    scope = dict(ns.PREFIXES) if prefixes is None else prefixes
+    names = []
+    for name_el in find_all(required_child(parent, "RequestedElements"), scan("Name")):
+        text = (name_el.text or "").strip()
+        if not text:
+            raise faults.invalid_args("RequestedElements has an empty Name")
+        if len(text) > 255:
+            raise faults.invalid_args("a requested Name is longer than 255 characters")
+        namespace, local = resolve_qname(text, scope)
+        names.append(RequestedName(namespace, local, text))
+    if not names:
+        raise faults.invalid_args("RequestedElements needs at least one Name")
+    return tuple(names)
+
+
 @dataclass(frozen=True)
 class GetScannerElementsRequest:
     """GetScannerElementsRequest: RequestedElements{Name+}, QNames such as ``wscn:ScannerConfiguration``."""
@@ -203,9 +230,7 @@ class GetScannerElementsRequest:
     def to_xml(self) -> Element:
         """Build the request, declaring any non-registered prefix a name uses."""
         el = element(scan("GetScannerElementsRequest"))
-        requested = sub(el, scan("RequestedElements"))
-        for name in self.names:
-            declare_prefix(sub(requested, scan("Name"), name.text), name.text, name.namespace)
+        _requested_names_xml(el, self.names)
         return el
 
     @classmethod
@@ -217,19 +242,7 @@ class GetScannerElementsRequest:
         wrong root, no RequestedElements, no Name or an empty Name.
         """
         _expect(el, "GetScannerElementsRequest")
-        scope = dict(ns.PREFIXES) if prefixes is None else prefixes
-        names = []
-        for name_el in find_all(required_child(el, "RequestedElements"), scan("Name")):
-            text = (name_el.text or "").strip()
-            if not text:
-                raise faults.invalid_args("RequestedElements has an empty Name")
-            if len(text) > 255:
-                raise faults.invalid_args("a requested Name is longer than 255 characters")
-            namespace, local = resolve_qname(text, scope)
-            names.append(RequestedName(namespace, local, text))
-        if not names:
-            raise faults.invalid_args("RequestedElements needs at least one Name")
-        return cls(tuple(names))
+        return cls(_requested_names(el, prefixes))
 
 
 @dataclass(frozen=True)
@@ -484,8 +497,9 @@ class CancelJobResponse:
 
 # --- GetJobElements -----------------------------------------------------------------------------------
 
-#: The normalized names GetJobElementsRequest.names may hold besides raw extension names.
+#: The job elements a GetJobElementsRequest name can resolve to (in the scan namespace).
 JOB_ELEMENTS = ("JobStatus", "ScanTicket", "Documents")
+#: JobElementsEntryWKVType spells Documents "Document"; [SPEC] prose says "Documents".
 _JOB_ELEMENT_ALIASES = {
     "JobStatus": "JobStatus",
     "ScanTicket": "ScanTicket",
@@ -494,57 +508,56 @@ _JOB_ELEMENT_ALIASES = {
 }
 
 
-def _is_scan_prefix(prefix: str, prefixes: dict[str, str] | None) -> bool:
-    if prefixes is not None and prefix in prefixes:
-        return prefixes[prefix] == ns.SCAN
-    return prefix == "wscn"
-
-
-def _normalize_job_element_name(text: str, prefixes: dict[str, str] | None) -> str:
-    prefix, _, local = text.rpartition(":")
-    if prefix and not _is_scan_prefix(prefix, prefixes):
-        return text
-    return _JOB_ELEMENT_ALIASES.get(local, text)
+def _job_element_name(name: RequestedName) -> RequestedName:
+    """Resolve a GetJobElements Name: an unprefixed well-known value (JobStatus, ScanTicket,
+    Document; the XSD's NMTOKENs, not QNames) means the scan namespace whatever the default
+    namespace is, and the scan namespace's ``Document`` is the ``Documents`` element."""
+    namespace = name.namespace
+    if ":" not in name.text and name.local in _JOB_ELEMENT_ALIASES:
+        namespace = ns.SCAN
+    if namespace == ns.SCAN and name.local in _JOB_ELEMENT_ALIASES:
+        return RequestedName(ns.SCAN, _JOB_ELEMENT_ALIASES[name.local], name.text)
+    return RequestedName(namespace, name.local, name.text)
 
 
 @dataclass(frozen=True)
 class GetJobElementsRequest:
     """GetJobElementsRequest: JobId, RequestedElements{Name+}.
 
-    ``names`` holds ``"JobStatus"``, ``"ScanTicket"`` or ``"Documents"`` for
-    the well-known elements, however the client spelled them (plain,
-    scan-namespace prefixed, ``Document`` or ``Documents``), and the raw text
-    for anything else.
+    ``names`` are resolved like GetScannerElementsRequest's (against the
+    request's own prefixes); a well-known job element, however the client
+    spelled it (``JobStatus``, ``wscn:JobStatus``, ``sca:JobStatus``,
+    ``Document``, ``Documents``), has the scan namespace and its
+    :data:`JOB_ELEMENTS` local name, with ``text`` as written.
     """
 
     job_id: int
-    names: tuple[str, ...]
+    names: tuple[RequestedName, ...]
+
+    @classmethod
+    def of(cls, job_id: int, *locals_: str) -> Self:
+        """A request for scan-namespace elements by local name, e.g. ``of(7, "JobStatus", "Documents")``;
+        ``Documents`` is written as the XSD's well-known ``Document``."""
+        return cls(
+            job_id,
+            tuple(RequestedName(ns.SCAN, local, "Document" if local == "Documents" else local) for local in locals_),
+        )
 
     def to_xml(self) -> Element:
-        """Build the request; ``Documents`` is written as the XSD's ``Document``."""
+        """Build the request; each Name is written as ``text`` (its prefix declared when not registered)."""
         el = element(scan("GetJobElementsRequest"))
         sub(el, scan("JobId"), self.job_id)
-        requested = sub(el, scan("RequestedElements"))
-        for name in self.names:
-            sub(requested, scan("Name"), "Document" if name == "Documents" else name)
+        _requested_names_xml(el, self.names)
         return el
 
     @classmethod
     def from_xml(cls, el: Element, prefixes: dict[str, str] | None = None) -> Self:
-        """Parse the request; ``prefixes`` (prefix -> namespace) tells which prefixes mean the scan namespace
-        (None: only ``wscn``). JobId faults as in :func:`job_id_value`; a wrong root, missing
-        RequestedElements or no Name gives ``wscn:InvalidArgs``."""
+        """Parse the request; ``prefixes`` (prefix -> namespace) resolves the Names (None: our
+        registered prefixes). JobId faults as in :func:`job_id_value`; a wrong root, missing
+        RequestedElements, no Name or an empty or overlong Name gives ``wscn:InvalidArgs``."""
         _expect(el, "GetJobElementsRequest")
         job_id = job_id_value(required_child(el, "JobId"))
-        names = []
-        for name_el in find_all(required_child(el, "RequestedElements"), scan("Name")):
-            text = (name_el.text or "").strip()
-            if not text or len(text) > 255:
-                raise faults.invalid_args("RequestedElements has an empty or overlong Name")
-            names.append(_normalize_job_element_name(text, prefixes))
-        if not names:
-            raise faults.invalid_args("RequestedElements needs at least one Name")
-        return cls(job_id, tuple(names))
+        return cls(job_id, tuple(_job_element_name(name) for name in _requested_names(el, prefixes)))
 
 
 @dataclass(frozen=True)

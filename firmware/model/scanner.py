@@ -109,7 +109,8 @@ class SourceSettings:
     """One input source's capabilities: Platen, ADFFront, ADFBack or Film (REFERENCE.md 2.2).
 
     ``optical_resolution`` in dpi (None: written as the largest listed
-    resolutions, since the XSD requires the element); ``widths`` and
+    resolutions, since the XSD requires the element; always written with
+    Width and Height, as real devices do); ``widths`` and
     ``heights`` are the two independent resolution lists in dpi; ``colors``
     ColorEntry values; ``minimum_size``/``maximum_size`` in 1/1000 inch;
     ``film_scan_modes`` FilmScanModeValue values, used (and required) for Film only.
@@ -144,6 +145,9 @@ class SourceSettings:
             for mode in self.film_scan_modes:
                 sub(modes, scan("FilmScanModeValue"), mode)
         optical = self.optical_resolution or Resolution(max(self.widths), max(self.heights))
+        # Height is optional in ResolutionPairType, but every real device sends it and peers
+        # (go-mfp, PyWSD) require it: an omitted height means "same as width".
+        optical = Resolution(optical.width, optical.effective_height)
         el.append(optical.to_xml(scan(name + "OpticalResolution")))
         resolutions = sub(el, scan(name + "Resolutions"))
         widths = sub(resolutions, scan("Widths"))

@@ -26,6 +26,7 @@ from ..model import (
     SourceSettings,
 )
 from ..model.enums import ContentType, InputSource
+from ..naming import numbered
 from .units import mm_to_thousandths
 
 COLOR_ENTRY = {ColorMode.COLOR: "RGB24", ColorMode.GRAY: "Grayscale8", ColorMode.LINEART: "BlackAndWhite1"}
@@ -50,9 +51,11 @@ def min_size(source: SourceCapabilities) -> Size:
 
 
 def source_settings(source: SourceCapabilities) -> SourceSettings:
-    """Platen/ADFFront/ADFBack settings: resolutions (dpi), colour entries, min and max sizes."""
+    """Platen/ADFFront/ADFBack settings: resolutions (dpi), colour entries, min and max sizes; the
+    optical resolution (dpi) with Width and Height, as every real device sends it."""
+    optical = source.optical_resolution or max(source.resolutions)
     return SourceSettings(
-        optical_resolution=Resolution(source.optical_resolution or max(source.resolutions)),
+        optical_resolution=Resolution(optical, optical),
         widths=tuple(source.resolutions),
         heights=tuple(source.resolutions),
         colors=tuple(COLOR_ENTRY[mode] for mode in source.modes),
@@ -128,7 +131,10 @@ def default_ticket(caps: Capabilities, default_format: str) -> ScanTicket:
     )
 
 
-def scanner_description(info: ScannerInfo, friendly_name: str | None = None) -> ScannerDescription:
-    """ScannerDescription: the friendly name (default "<vendor> <model>") and the SANE device name as ScannerInfo."""
-    name = friendly_name or f"{info.vendor} {info.model}".strip()
-    return ScannerDescription(name=name[:127], info=f"SANE device {info.name}"[:127])
+def scanner_description(
+    info: ScannerInfo, friendly_name: str | None = None, name_number: int = 1
+) -> ScannerDescription:
+    """ScannerDescription: the friendly name (default "<vendor> <model>", numbered with
+    ``name_number`` as :func:`firmware.naming.numbered` does) and the SANE device name as ScannerInfo."""
+    name = friendly_name[:127] if friendly_name else numbered(f"{info.vendor} {info.model}".strip(), name_number, 127)
+    return ScannerDescription(name=name, info=f"SANE device {info.name}"[:127])

@@ -26,7 +26,6 @@ from ..model import (
     CancelJobResponse,
     CreateScanJobRequest,
     CreateScanJobResponse,
-    ElementData,
     GetActiveJobsResponse,
     GetJobElementsRequest,
     GetJobElementsResponse,
@@ -83,13 +82,18 @@ class ServiceSettings:
     ``formats``: FormatValues offered, in preference order (the first is the
     default); ``jpeg_quality`` 1..100 when a ticket gives none; ``job_timeout``
     seconds allowed before the first and between RetrieveImage calls (the
-    spec's 60 s); ``friendly_name`` for ScannerDescription.
+    spec's 60 s); ``friendly_name`` for ScannerDescription (None: the default
+    name, numbered with ``name_number`` to tell identical scanners apart, see
+    :mod:`firmware.naming`); ``max_page_bytes`` the memory budget of one side's
+    raw image (None: none; see :mod:`firmware.scan.ticket`).
     """
 
     formats: tuple[str, ...] = formats.SUPPORTED_FORMATS
     jpeg_quality: int = 85
     job_timeout: float = 60.0
     friendly_name: str | None = None
+    name_number: int = 1
+    max_page_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,11 @@ class ScanService:
         self.status = ScannerStatusTracker()
         self._executor = executor
         self._runs: JobRuns[ResolvedTicket] = JobRuns(
-            lambda: self.settings.job_timeout, self.status.set_job_active, self.status.clear_all, self._failure_reasons
+            lambda: self.settings.job_timeout,
+            self.status.set_job_active,
+            self.status.clear_all,
+            self._failure_reasons,
+            name=self.info.name,
         )
         self._description, self._configuration, self._default_ticket = self._elements(capabilities, settings)
         self.elements_listeners: list[Callable[[ElementsChange], None]] = []
@@ -139,7 +147,7 @@ class ScanService:
     ) -> tuple[ScannerDescription, ScannerConfiguration, ScanTicket]:
         """ScannerDescription, ScannerConfiguration and DefaultScanTicket for these capabilities and settings."""
         return (
-            capmap.scanner_description(self.info, settings.friendly_name),
+            capmap.scanner_description(self.info, settings.friendly_name, settings.name_number),
             capmap.scanner_configuration(capabilities, settings.formats),
             capmap.default_ticket(capabilities, settings.formats[0]),
         )
@@ -214,8 +222,14 @@ class ScanService:
         return _reply("ValidateScanTicket", response.to_xml())
 
     def _resolve(self, ticket) -> ResolvedTicket:
+        settings = self.settings
         return resolve_ticket(
-            ticket, self.capabilities, self.settings.formats, self.settings.formats[0], self.settings.jpeg_quality
+            ticket,
+            self.capabilities,
+            settings.formats,
+            settings.formats[0],
+            settings.jpeg_quality,
+            settings.max_page_bytes,
         )
 
     # --- CreateScanJob -----------------------------------------------------------
@@ -226,7 +240,8 @@ class ScanService:
         Faults: ClientErrorInvalidScanIdentifier / ClientErrorInvalidDestinationToken
         (from :attr:`push_authorizer`, for a device-initiated scan), the ticket faults of
         :func:`resolve_ticket`, ServerErrorNotAcceptingJobs while a job is active
-        or when the device cannot start.
+        or when the device cannot start. While the previous job's session is
+        still closing, waits for it (up to :data:`~firmware.jobs.closing.CLOSE_WAIT` s).
         """
         req = CreateScanJobRequest.from_xml(_body(request))
         commit_push = None
@@ -235,6 +250,7 @@ class ScanService:
                 raise faults.client_error_invalid_scan_identifier()
             commit_push = self.push_authorizer(req, request)
         resolved = self._resolve(req.ticket)
+        await self._runs.closing.wait()
         try:
             job = self.jobs.create(req.ticket, resolved.final, resolved.image_information)
         except ScannerBusy:
@@ -373,19 +389,20 @@ class ScanService:
     async def get_job_elements(self, request: Request) -> Reply:
         """GetJobElements: JobStatus, ScanTicket and/or Documents of an active or remembered job.
 
+        Names are QNames resolved against the request's own prefixes (as in
+        GetScannerElements); anything without a schema-valid answer now
+        (Documents before the first document, unknown names) gets Valid="false";
+        a repeated name is answered once.
         Faults: ClientErrorJobIdNotFound, InvalidArgs (more than :data:`MAX_REQUESTED_NAMES` names).
         """
-        req = GetJobElementsRequest.from_xml(_body(request))
+        req = GetJobElementsRequest.from_xml(_body(request), request.prefixes)
         job = self.jobs.get(req.job_id)
         if job is None:
             raise faults.client_error_job_id_not_found(req.job_id)
         elements = []
-        for name in _distinct(req.names, key=lambda n: n):
-            content = {"JobStatus": job.status, "ScanTicket": lambda: job.ticket, "Documents": job.documents}.get(
-                name, lambda: None
-            )()
-            emitted = f"wscn:{name}" if content is not None else name
-            elements.append(ElementData(name=emitted, valid=content is not None, content=content))
+        for name in _distinct(req.names, key=lambda n: (n.namespace, n.local)):
+            content = job.element_content(name.local) if name.namespace == ns.SCAN else None
+            elements.append(name.element_data(content is not None, content))
         return _reply("GetJobElements", GetJobElementsResponse(elements=tuple(elements)).to_xml())
 
     async def get_active_jobs(self, request: Request) -> Reply:

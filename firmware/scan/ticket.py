@@ -8,7 +8,14 @@ Order of checks ([SPEC] section 6.2, REFERENCE.md section 1.4, 2.4, 2.5):
    carries ``wscn:MustHonor="true"``, else replaced by the nearest supported
    value and marked ``wscn:Override`` in DocumentFinalParameters;
 3. geometry beyond the bed is clamped and marked ``wscn:Override``, never
-   refused (Windows asks 8500 x 11700 whatever the bed).
+   refused (Windows asks 8500 x 11700 whatever the bed);
+4. a side whose raw image (8-bit samples) would exceed the memory budget
+   (``max_page_bytes``, configuration key ``max_page_mib``) gets the highest
+   supported resolution that fits, marked ``wscn:Override``; it is refused with
+   ``ClientErrorConflictingRequiredParameters`` when its Resolution carries
+   ``wscn:MustHonor="true"`` or when no resolution fits. Until RetrieveImage
+   streams rows end to end, a scanned side is held whole in memory: the budget
+   keeps one request from taking the device's memory.
 
 Omitted elements take defaults and are marked ``wscn:UsedDefault``.
 """
@@ -81,8 +88,10 @@ def resolve_ticket(
     formats: tuple[str, ...],
     default_format: str,
     jpeg_quality: int,
+    max_page_bytes: int | None = None,
 ) -> ResolvedTicket:
-    """Resolve ``ticket`` against ``caps`` and the encodable ``formats``.
+    """Resolve ``ticket`` against ``caps``, the encodable ``formats`` and the memory budget
+    ``max_page_bytes`` (bytes of one side's raw image; None: no budget).
 
     Raises SoapFault ``ClientErrorFormatNotSupported`` or
     ``ClientErrorConflictingRequiredParameters`` (see the module docstring).
@@ -96,6 +105,7 @@ def resolve_ticket(
     mode = _mode(r, caps, source_caps, front.color_processing)
     dpi = _resolution(r, caps, source_caps, front.resolution)
     region, area_mm = _region(r, dp, source_caps)
+    dpi = _within_budget(r, source_caps, mode, dpi, area_mm, max_page_bytes)
     _no_transforms(r)
     max_pages = _max_pages(r, source)
     quality = _quality(r, fmt, jpeg_quality)
@@ -227,6 +237,38 @@ def _image_info(fmt: str, params: ScanParameters) -> ImageInfo:
     )
 
 
+def raw_side_bytes(mode: ColorMode, dpi: int, area_mm: tuple[float, float, float, float]) -> int:
+    """Bytes of one side's raw image: pixels x lines x channels (8-bit samples, as the
+    driver delivers them, lineart too) for the SANE area ``(tl_x, tl_y, br_x, br_y)`` in mm."""
+    tl_x, tl_y, br_x, br_y = area_mm
+    channels = 3 if mode is ColorMode.COLOR else 1
+    return pixels(br_x - tl_x, dpi) * pixels(br_y - tl_y, dpi) * channels
+
+
+def _within_budget(
+    r: _Resolver,
+    source: SourceCapabilities,
+    mode: ColorMode,
+    dpi: int,
+    area_mm: tuple[float, float, float, float],
+    budget: int | None,
+) -> int:
+    """The resolution (dpi) at which the side's raw image fits ``budget`` bytes: ``dpi`` when it
+    does, else the highest supported lower one (Override). ClientErrorConflictingRequiredParameters
+    when Resolution is MustHonor or no resolution fits."""
+    if budget is None or raw_side_bytes(mode, dpi, area_mm) <= budget:
+        return dpi
+    fitting = [d for d in source.resolutions if raw_side_bytes(mode, d, area_mm) <= budget]
+    if "Resolution" in r.dp.must_honor or not fitting:
+        mib = 1024 * 1024
+        raise faults.client_error_conflicting_required_parameters(
+            f"a {dpi} dpi side of this size takes {raw_side_bytes(mode, dpi, area_mm) / mib:.0f} MiB uncompressed, "
+            f"above this device's limit of {budget / mib:.0f} MiB; ask for a lower resolution or a smaller area"
+        )
+    r.override.add("Resolution")
+    return max(fitting)
+
+
 def _clip(value: int, low: int, high: int) -> int:
     return max(low, min(high, value))
 
@@ -271,10 +313,21 @@ def _resolution(r: _Resolver, caps: Capabilities, source: SourceCapabilities, re
     return min(source.resolutions, key=lambda dpi: (abs(dpi - width), -dpi))
 
 
+EDGE_SLACK = 40
+"""1/1000 inch (about 1 mm) by which a requested width or height may exceed the bed and still count
+as "the whole bed": paper sizes rounded between millimetres and inches (A4 is 11.693 in; clients
+send 11700, Letter-minded ones 11.7 in) are clamped to the bed without an Override, so a
+MustHonor ticket for the full page stays valid. Anything further beyond the bed is clamped and
+reported (Override, ValidTicket false)."""
+
+
 def _region(
     r: _Resolver, dp: DocumentParameters, source: SourceCapabilities
 ) -> tuple[ScanRegion, tuple[float, float, float, float]]:
-    """Clamp the requested area to the bed; return it in 1/1000 inch and as SANE mm (tl_x, tl_y, br_x, br_y)."""
+    """Clamp the requested area to the bed; return it in 1/1000 inch and as SANE mm (tl_x, tl_y, br_x, br_y).
+
+    A width or height at most :data:`EDGE_SLACK` beyond the bed is clamped silently; any other
+    clamped value is marked Override (REFERENCE.md: DocumentFinalParameters)."""
     bed = capmap.max_size(source)
     smallest = capmap.min_size(source)
     requested = dp.media_front.scan_region if dp.media_front else None
@@ -284,16 +337,16 @@ def _region(
     width = requested.width if requested else media.width
     height = requested.height if requested else media.height
 
-    def clamp(name: str, value: int, low: int, high: int) -> int:
+    def clamp(name: str, value: int, low: int, high: int, slack: int = 0) -> int:
         clamped = max(low, min(high, value))
-        if clamped != value:
+        if clamped != value and not high < value <= high + slack:
             r.override.add(name)
         return clamped
 
     x = clamp("ScanRegionXOffset", x, 0, bed.width - smallest.width)
     y = clamp("ScanRegionYOffset", y, 0, bed.height - smallest.height)
-    width = clamp("ScanRegionWidth", width, smallest.width, bed.width - x)
-    height = clamp("ScanRegionHeight", height, smallest.height, bed.height - y)
+    width = clamp("ScanRegionWidth", width, smallest.width, bed.width - x, EDGE_SLACK)
+    height = clamp("ScanRegionHeight", height, smallest.height, bed.height - y, EDGE_SLACK)
     region = ScanRegion(width=width, height=height, x_offset=x, y_offset=y)
 
     # An edge on the bed's border uses the driver's exact limit, so the device scans

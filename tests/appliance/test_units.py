@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from firmware.config import Config
 from tests.appliance.paths import PRESET, SERVICE, SYSUSERS
 
 pytestmark = pytest.mark.skipif(
@@ -86,6 +87,17 @@ def test_service_exposure_is_ok() -> None:
     exposure, level = float(match.group(1)), match.group(2)
     assert level in {"OK", "SAFE", "PERFECT"}, result.stdout
     assert exposure < EXPOSURE_BUDGET, result.stdout
+
+
+def test_service_resources_fit_a_512_mb_pi() -> None:
+    """The unit bounds memory, tasks and open files (issue 12): MemoryMax below a 512 MB board's
+    RAM with room for the rest of the system, above MemoryHigh; files well above the connection cap."""
+    settings = unit_settings(SERVICE)
+    mebibytes = {key: int(settings[key][-1].removesuffix("M")) for key in ("MemoryHigh", "MemoryMax")}
+    assert 256 <= mebibytes["MemoryHigh"] < mebibytes["MemoryMax"] <= 400
+    assert mebibytes["MemoryMax"] >= 2 * Config().max_page_mib + 100  # one side in flight, plus the service
+    assert 32 <= int(settings["TasksMax"][-1]) <= 512
+    assert int(settings["LimitNOFILE"][-1]) >= 4 * Config().max_connections
 
 
 def test_sysusers_creates_the_service_user_in_the_scanner_group(tmp_path: Path) -> None:

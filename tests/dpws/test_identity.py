@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import uuid
 
 import pytest
 
+from firmware import state as state_module
 from firmware.dpws import identity as identity_module
-from firmware.dpws.identity import UNSIGNED_INT_MAX, IdentityError, identity_path, load_identity
+from firmware.dpws.identity import UNSIGNED_INT_MAX, identity_path, load_identity
 
 
 def test_endpoint_and_service_id_persist_across_loads(tmp_path):
@@ -29,7 +31,8 @@ def test_each_key_has_its_own_identity_and_file(tmp_path):
     b = load_identity(tmp_path, "plustek:libusb:001:004")
     assert a.endpoint != b.endpoint and a.service_id != b.service_id
     assert a.path != b.path
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([a.path.name, b.path.name])
+    backups = [p.with_name(p.name.removesuffix(".json") + ".backup.json").name for p in (a.path, b.path)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([a.path.name, b.path.name, *backups])
     assert identity_path(tmp_path, "plustek:libusb:001:004").name.startswith("dpws-plustek_libusb_001_004-")
 
 
@@ -102,17 +105,45 @@ def test_writes_leave_no_temporary_files(tmp_path):
     ident = load_identity(tmp_path, "k")
     ident.update_metadata("x")
     ident.next_message_number()
-    assert [p.name for p in tmp_path.iterdir()] == [ident.path.name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([ident.path.name, backup_of(ident.path).name])
 
 
-def test_a_corrupt_file_is_replaced_by_a_new_identity(tmp_path, caplog):
+def backup_of(path):
+    return path.with_name(path.name.removesuffix(".json") + ".backup.json")
+
+
+def test_a_corrupt_file_without_backup_gives_a_new_identity_with_a_warning(tmp_path, caplog):
     path = identity_path(tmp_path, "k")
     path.write_text("{not json")
     with caplog.at_level(logging.WARNING):
         ident = load_identity(tmp_path, "k")
-    assert str(path) in caplog.text
+    kept = list(tmp_path.glob(path.name + ".corrupt-*"))
+    assert len(kept) == 1 and kept[0].read_text() == "{not json"  # kept aside for the user
+    warning = [r.getMessage() for r in caplog.records if "Windows will see a new device" in r.getMessage()]
+    assert len(warning) == 1 and str(kept[0]) in warning[0] and ident.endpoint in warning[0]
     assert json.loads(path.read_text())["endpoint"] == ident.endpoint
     assert load_identity(tmp_path, "k").endpoint == ident.endpoint
+
+
+@pytest.mark.parametrize("damage", ["{not json", "", "\x00" * 200, "[1, 2]"])
+def test_a_corrupt_file_is_recovered_from_its_backup(tmp_path, caplog, damage):
+    first = load_identity(tmp_path, "k")
+    first.path.write_text(damage)
+    with caplog.at_level(logging.WARNING):
+        again = load_identity(tmp_path, "k")
+    assert (again.endpoint, again.service_id) == (first.endpoint, first.service_id)
+    assert again.instance_id > first.instance_id
+    assert "recovered from its backup" in caplog.text
+    assert "Windows will see a new device" not in caplog.text
+    assert len(list(tmp_path.glob(first.path.name + ".corrupt-*"))) == 1
+    assert json.loads(first.path.read_text())["endpoint"] == first.endpoint  # both copies whole again
+
+
+def test_a_corrupt_backup_is_rewritten_from_the_primary(tmp_path):
+    first = load_identity(tmp_path, "k")
+    backup_of(first.path).write_text("garbage")
+    assert load_identity(tmp_path, "k").endpoint == first.endpoint
+    assert json.loads(backup_of(first.path).read_text())["endpoint"] == first.endpoint
 
 
 @pytest.mark.parametrize(
@@ -127,37 +158,49 @@ def test_a_corrupt_file_is_replaced_by_a_new_identity(tmp_path, caplog):
 )
 def test_invalid_fields_count_as_corrupt(tmp_path, change):
     first = load_identity(tmp_path, "k")
-    data = json.loads(first.path.read_text())
-    data.update(change)
-    first.path.write_text(json.dumps(data))
+    for path in (first.path, backup_of(first.path)):
+        data = json.loads(path.read_text())
+        data.update(change)
+        path.write_text(json.dumps(data))
     assert load_identity(tmp_path, "k").endpoint != first.endpoint
+    assert len(list(tmp_path.glob("*.corrupt-*"))) == 2
 
 
-def test_unwritable_state_directory_raises_identity_error(tmp_path):
+def test_an_uncreatable_state_directory_serves_the_identity_from_memory(tmp_path, caplog):
     blocker = tmp_path / "file"
-    blocker.write_text("")
-    with pytest.raises(IdentityError):
-        load_identity(blocker / "state", "k")
+    blocker.write_text("")  # a file where the directory should be: even root cannot create it
+    with caplog.at_level(logging.ERROR):
+        ident = load_identity(blocker / "state", "k")
+        assert ident.next_message_number() >= 1
+        assert ident.update_metadata("a") is False
+    assert ident.endpoint.startswith("urn:uuid:")
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and str(blocker / "state") in errors[0].getMessage()
 
 
-def test_a_failed_write_changes_nothing(tmp_path, monkeypatch):
+def test_a_full_disk_keeps_the_identity_going_in_memory(tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(identity_module, "MESSAGE_NUMBER_LEASE", 2)
     ident = load_identity(tmp_path, "k")
     ident.update_metadata("a")
     numbers = [ident.next_message_number() for _ in range(2)]
+    on_disk = ident.path.read_text()
 
-    def failing_save(*_args):
-        raise IdentityError("disk full")
+    def full(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(identity_module, "_save", failing_save)
-    with pytest.raises(IdentityError):
-        ident.next_message_number()  # needs a new lease
-    with pytest.raises(IdentityError):
-        ident.update_metadata("b")
-    assert ident.metadata_version == 1
+    monkeypatch.setattr(state_module.os, "fsync", full)
+    with caplog.at_level(logging.ERROR):
+        more = [ident.next_message_number() for _ in range(5)]  # needs new leases
+        assert ident.update_metadata("b") is True
+    assert more == list(range(numbers[-1] + 1, numbers[-1] + 6))
+    assert ident.metadata_version == 2
+    assert ident.path.read_text() == on_disk
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+    assert len([r for r in caplog.records if "No space left" in r.getMessage()]) == 1  # logged once
     monkeypatch.undo()
-    assert ident.next_message_number() == numbers[-1] + 1
-    assert ident.update_metadata("b") is True and ident.metadata_version == 2
+    assert [ident.next_message_number() for _ in range(3)] == [more[-1] + 1, more[-1] + 2, more[-1] + 3]
+    # a new lease was needed, and written again
+    assert json.loads(ident.path.read_text())["metadata_version"] == 2
 
 
 def test_an_identity_stored_under_the_former_key_moves_to_the_new_one(tmp_path):

@@ -70,9 +70,11 @@ def test_get_response_body_has_the_dpws_structure(identity, device_metadata):
     assert [c.tag for c in this_model] == [
         q(WSDP, "Manufacturer"),
         q(WSDP, "ModelName"),
+        q(WSDP, "ModelNumber"),
         q(WSDP, "PresentationUrl"),
         q(PNPX, "DeviceCategory"),
     ]
+    assert text_of(find(this_model, q(WSDP, "ModelNumber"))) == "LabScan 1"  # defaults to the model
     assert text_of(find(this_model, q(WSDP, "Manufacturer"))) == "LabCorp"
     assert find(this_model, q(WSDP, "Manufacturer")).get(q(XML, "lang")) == "en"
     assert text_of(find(this_model, q(WSDP, "ModelName"))) == "LabScan 1"
@@ -82,8 +84,10 @@ def test_get_response_body_has_the_dpws_structure(identity, device_metadata):
         q(WSDP, "FriendlyName"),
         q(WSDP, "FirmwareVersion"),
         q(WSDP, "SerialNumber"),
+        q(ns.DF, "ContainerId"),
     ]
     assert text_of(find(this_device, q(WSDP, "FriendlyName"))) == "Office scanner"
+    assert text_of(find(this_device, q(ns.DF, "ContainerId"))) == identity.container_id
 
     assert relationship.tag == q(WSDP, "Relationship")
     assert relationship.get("Type") == "http://schemas.xmlsoap.org/ws/2006/02/devprof/host"

@@ -166,7 +166,7 @@ def test_ctrl_c_cancels_the_job_and_frees_the_scanner(tmp_path):
         assert history[0].job_id == jobs[0].job_id
         assert history[0].job_state == "Canceled"
         again = scanimage(client, "-d", DEVICE, "--resolution", "75", "--format=png", "-o", str(tmp_path / "b.png"))
-        assert again.returncode == 0, again.stderr
+        assert again.returncode == 0, again.stderr + "\n--- service log:\n" + service.log_text()
         assert Image.open(tmp_path / "b.png").size in ((590, 590), (591, 591))  # airscan pads 590.55 px to 591
 
 

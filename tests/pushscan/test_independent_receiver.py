@@ -20,7 +20,6 @@ import os
 import subprocess
 import sys
 import threading
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -97,15 +96,12 @@ def forwarding_proxy(target: str):
 # airscand scans with its built-in ticket (it finds no ScanTicket element inside our
 # DefaultScanTicket, which the XSD does not nest): exif, 300 dpi, RGB24, 8500 x 11700
 # (1/1000 inch), every value MustHonor; it proceeds only when ValidateScanTicket says ValidTicket
-# true. 11.7 inches is 297.18 mm, a little more than the fake's A4 bed: give it a 300 mm bed.
-BED = replace(
-    DEFAULT_CAPABILITIES,
-    sources={s: replace(c, max_height_mm=300.0) for s, c in DEFAULT_CAPABILITIES.sources.items()},
-)
+# true. 11.7 inches is 297.18 mm, a little more than the fake's A4 bed (297 mm): the device takes it
+# as the whole bed (firmware.scan.ticket.EDGE_SLACK), as a real A4 scanner must.
 
 
 def test_airscand_receives_the_push_and_retrieves_the_page(tmp_path) -> None:
-    fake = FakeScanner(capabilities=BED, feeder_loaded=False)
+    fake = FakeScanner(feeder_loaded=False)
     output = tmp_path / "scans"
     with serve(fake, tmp_path / "state") as (app, url, _loop):
         proxy_url, stop_proxy = forwarding_proxy(url)
@@ -164,8 +160,8 @@ def test_airscand_receives_the_push_and_retrieves_the_page(tmp_path) -> None:
     params = fake.started[-1]
     assert params.source.value == "Flatbed"
     assert (params.mode.value, params.resolution) == ("Color", 300)
-    info = page_info(params, BED.sources[params.source])
-    assert image.format == "JPEG" and image.size == (info.pixels_per_line, info.lines) == (2550, 3510)
+    info = page_info(params, DEFAULT_CAPABILITIES.sources[params.source])
+    assert image.format == "JPEG" and image.size == (info.pixels_per_line, info.lines) == (2550, 3508)  # A4 at 300 dpi
     # JPEG is lossy: the page must be the fake's pattern up to compression noise
     expected = Image.frombytes("RGB", image.size, fake_page_bytes(info, params.mode, 1))
     error = ImageStat.Stat(ImageChops.difference(image.convert("RGB"), expected)).mean
