@@ -55,8 +55,8 @@ from .ticket import ResolvedTicket, resolve_ticket
 log = logging.getLogger(__name__)
 
 MAX_REQUESTED_NAMES = 16
-"""Distinct names one GetScannerElements or GetJobElements may request (duplicates are answered
-once). Real clients ask for at most the four ScannerElements; more is wscn:InvalidArgs, so a
+"""Distinct names one GetScannerElements or GetJobElements may request (a name repeated verbatim
+is answered once; the same element under two spellings, ``wscn:JobStatus`` and ``JobStatus``, twice). Real clients ask for at most the four ScannerElements; more is wscn:InvalidArgs, so a
 60 KB request cannot ask for megabytes of answer."""
 
 RELATES_TO_ALLOWANCE = 1200
@@ -186,10 +186,10 @@ class ScanService:
     # --- GetScannerElements ------------------------------------------------------
 
     async def get_scanner_elements(self, request: Request) -> Reply:
-        """GetScannerElements: one ElementData per distinct requested name; unknown names get
+        """GetScannerElements: one ElementData per distinct requested Name text; unknown names get
         Valid="false". Faults: wscn:InvalidArgs (also for more than :data:`MAX_REQUESTED_NAMES` names)."""
         req = GetScannerElementsRequest.from_xml(_body(request), request.prefixes)
-        names = _distinct(req.names, key=lambda n: (n.namespace, n.local))
+        names = _distinct(req.names, key=lambda n: n.text)
         elements = []
         for name in names:
             content = None
@@ -392,7 +392,7 @@ class ScanService:
         Names are QNames resolved against the request's own prefixes (as in
         GetScannerElements); anything without a schema-valid answer now
         (Documents before the first document, unknown names) gets Valid="false";
-        a repeated name is answered once.
+        a name repeated verbatim is answered once.
         Faults: ClientErrorJobIdNotFound, InvalidArgs (more than :data:`MAX_REQUESTED_NAMES` names).
         """
         req = GetJobElementsRequest.from_xml(_body(request), request.prefixes)
@@ -400,7 +400,7 @@ class ScanService:
         if job is None:
             raise faults.client_error_job_id_not_found(req.job_id)
         elements = []
-        for name in _distinct(req.names, key=lambda n: (n.namespace, n.local)):
+        for name in _distinct(req.names, key=lambda n: n.text):
             content = job.element_content(name.local) if name.namespace == ns.SCAN else None
             elements.append(name.element_data(content is not None, content))
         return _reply("GetJobElements", GetJobElementsResponse(elements=tuple(elements)).to_xml())
