@@ -213,6 +213,7 @@ EVENTING_KEYS: dict[str, Callable[[str, Any], Any]] = {
     "max_per_client": _int_in(1, 4096),
     "delivery_timeout": _seconds,
     "max_failures": _int_in(1, 100),
+    "sink_networks": _cidrs,
 }
 """The ``[eventing]`` table: fields of :class:`~firmware.eventing.settings.EventingSettings`."""
 

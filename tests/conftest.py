@@ -22,8 +22,9 @@ pytest_plugins = ["pytester"]  # tests/test_schema_skips.py runs small test file
 
 @pytest.fixture
 def sink():
-    """A real HTTP server on 127.0.0.1 that records every event POSTed to it; closed after the test."""
-    s = EventSink()
+    """A real HTTP server on 127.0.0.1 (also .2 and .3, for other PCs) that records every event
+    POSTed to it; closed after the test."""
+    s = EventSink(("127.0.0.1", "127.0.0.2", "127.0.0.3"))
     try:
         yield s
     finally:

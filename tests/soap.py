@@ -41,10 +41,12 @@ class Answer:
 
 
 class SoapClient:
-    """Posts SOAP 1.2 requests to one scan service URL."""
+    """Posts SOAP 1.2 requests to one scan service URL, from IP address ``source`` when given
+    (e.g. 127.0.0.2, to play a second client on loopback)."""
 
-    def __init__(self, url: str, timeout: float = 30) -> None:
+    def __init__(self, url: str, timeout: float = 30, source: str | None = None) -> None:
         self.url = url
+        self.source = source
         parts = urllib.parse.urlsplit(url)
         assert parts.hostname is not None, f"no host in {url}"
         self.host, self.port, self.path = parts.hostname, parts.port, parts.path
@@ -52,7 +54,9 @@ class SoapClient:
 
     def post(self, data: bytes, content_type: str = "application/soap+xml", headers: dict | None = None) -> Answer:
         """POST raw bytes; returns the :class:`Answer`."""
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        conn = http.client.HTTPConnection(
+            self.host, self.port, timeout=self.timeout, source_address=(self.source, 0) if self.source else None
+        )
         try:
             conn.request("POST", self.path, body=data, headers={"Content-Type": content_type, **(headers or {})})
             response = conn.getresponse()

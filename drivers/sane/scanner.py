@@ -86,6 +86,12 @@ LOCK_WAIT = 1.5
 capability read holding it) before answering DEVICE_BUSY."""
 
 
+def _retrieve(future: asyncio.Future) -> None:
+    """Mark the outcome of an executor call as seen (it may have no awaiter any more)."""
+    if not future.cancelled():
+        future.exception()
+
+
 class SaneScanner(Scanner):
     """One SANE device, run by a worker process.
 
@@ -395,6 +401,9 @@ class SaneScanner(Scanner):
         loop = asyncio.get_running_loop()
         link.touch()
         future = loop.run_in_executor(self._executor, call, *args)
+        # A cancelled wait leaves the call running; its outcome (WaitAborted, most often) must be
+        # taken, or asyncio logs "Future exception was never retrieved" when it is collected.
+        future.add_done_callback(_retrieve)
         try:
             while not future.done():
                 remaining = link.last_activity + limit - time.monotonic()

@@ -21,7 +21,10 @@ What it does, and where the rule comes from:
   address appears or changes (a NETLINK_ROUTE subscription), and on
   :meth:`DiscoveryService.announce`; sends Bye from :meth:`DiscoveryService.stop`;
   Hello and Bye of one device when it is added or removed at run time (USB hotplug);
-* drops, unanswered, datagrams from senders outside the ``peer_allowed`` allow-list.
+* drops, unanswered, datagrams from senders outside the ``peer_allowed`` allow-list;
+* drops, before parsing, datagrams from a sender past its rate (:mod:`.ratelimit`: a Probe
+  storm from one host cannot starve the others), and never lets a datagram raise: anything
+  unexpected is a debug line and a dropped datagram.
 
 Interfaces come from the kernel over NETLINK_ROUTE (standard library only).
 By default loopback, interfaces without multicast, and container/VM bridges
@@ -74,6 +77,7 @@ from .interfaces import (
     read_interfaces,
 )
 from .matching import DiscoveredDevice, match_probe, resolve_address
+from .ratelimit import SourceRateLimiter
 from .udp import DISCOVERY_PORT, Link
 
 log = logging.getLogger(__name__)
@@ -108,7 +112,8 @@ class DiscoveryService:
     before ProbeMatches and Hello; ``port``: UDP port (3702); ``scheme``: of
     the XAddrs (``http``); ``rng``: the random source of the delays;
     ``peer_allowed``: called with a sender's IP address text, False drops its
-    datagram unanswered (the configuration's ``allow`` list; None: everyone).
+    datagram unanswered (the configuration's ``allow`` list; None: everyone);
+    ``limiter``: the per-source rate limit (default :class:`SourceRateLimiter` ()).
 
     Use from one asyncio event loop: ``await start()``, later ``await stop()``;
     devices come and go at run time with :meth:`add_device` / :meth:`remove_device`.
@@ -128,8 +133,10 @@ class DiscoveryService:
         scheme: str = "http",
         rng: random.Random | None = None,
         peer_allowed: Callable[[str], bool] | None = None,
+        limiter: SourceRateLimiter | None = None,
     ) -> None:
         self.devices = list(devices)
+        self.limiter = limiter or SourceRateLimiter()
         self.peer_allowed = peer_allowed
         self.http_port = http_port
         self.interfaces_allow = list(interfaces_allow) if interfaces_allow is not None else None
@@ -172,6 +179,14 @@ class DiscoveryService:
             raise
         if not self._links:
             log.warning("WS-Discovery: no usable network interface yet")
+
+    async def start_on(self, links: Iterable[Link]) -> None:
+        """Serve on ``links`` the caller opened (with :meth:`datagram_received` as their
+        handler) instead of the kernel's interfaces: no netlink monitor, no Hello. For tests on
+        loopback; :meth:`stop` closes them."""
+        self._running = True
+        for link in links:
+            self._links[(link.index, link.family)] = link
 
     async def stop(self) -> None:
         """Send Bye for every device on every interface, then close everything.
@@ -289,7 +304,7 @@ class DiscoveryService:
                 if existing is None:
                     new = Link(interface, key[1], addresses, self.port)
                     try:
-                        await new.open(self._datagram_received)
+                        await new.open(self.datagram_received)
                     except OSError as exc:
                         log.warning("WS-Discovery: cannot listen on %s: %s", new, exc)
                         new.close()
@@ -307,13 +322,23 @@ class DiscoveryService:
 
     # -- receiving -----------------------------------------------------------------------------
 
-    def _datagram_received(self, link: Link, data: bytes, peer: tuple) -> None:
-        if not self._running or link.closed:
+    def datagram_received(self, link: Link, data: bytes, peer: tuple) -> None:
+        """Handle one datagram that arrived on ``link`` from socket address ``peer``: answer a
+        Probe or Resolve, drop anything else. Never raises (a bad datagram is a debug line)."""
+        if not self._running or link.closed or not peer or len(peer) < 2 or not peer[1]:
             return
+        if not self.limiter.allow(peer[0], time.monotonic()):
+            if self.limiter.dropped % 1000 == 1:
+                log.debug("WS-Discovery: %s is over its rate; dropping (%d so far)", peer[0], self.limiter.dropped)
+            return
+        try:
+            self._handle(link, data, peer)
+        except Exception as exc:  # noqa: BLE001 - no datagram may raise into the transport
+            log.debug("dropped a datagram from %s on %s: %s: %s", peer[0], link, type(exc).__name__, exc)
+
+    def _handle(self, link: Link, data: bytes, peer: tuple) -> None:
         if len(data) > MAX_ENVELOPE_SIZE:
             log.debug("dropped a %d-octet datagram from %s on %s", len(data), peer[0], link)
-            return
-        if not peer or not peer[1]:
             return
         if self.peer_allowed is not None and not self.peer_allowed(peer[0]):
             log.debug("dropped a datagram from %s on %s: not in the allow-list", peer[0], link)

@@ -39,12 +39,16 @@ def match_scope(probe_scope: str, device_scope: str, rule: str = MATCH_BY_RFC239
     """Whether Scope ``probe_scope`` matches ``device_scope`` under matching rule URI ``rule``.
 
     Supports rfc2396 (segment-wise path prefix), strcmp0 (DPWS R1019), and
-    uuid; any other rule (ldap included) matches nothing.
+    uuid; any other rule (ldap included) matches nothing, and so does a Scope that is
+    not a URI (``http://[::1``).
     """
     if rule == MATCH_BY_STRCMP0:
         return probe_scope == device_scope
     if rule == MATCH_BY_RFC2396:
-        a, b = urlsplit(probe_scope), urlsplit(device_scope)
+        try:
+            a, b = urlsplit(probe_scope), urlsplit(device_scope)
+        except ValueError:
+            return False
         if a.scheme.lower() != b.scheme.lower() or a.netloc.lower() != b.netloc.lower():
             return False
         segments_a = [unquote(s) for s in a.path.split("/") if s]

@@ -20,6 +20,9 @@ from .interfaces import Interface, InterfaceAddress
 log = logging.getLogger(__name__)
 
 DISCOVERY_PORT = 3702
+RECEIVE_BUFFER = 1 << 20  # bytes asked for the receiving socket's buffer
+READ_BATCH = 256  # datagrams read per wake-up of the event loop
+READ_SIZE = 32768  # bytes read per datagram: one more than the largest envelope (longer ones are dropped)
 MULTICAST_V4 = "239.255.255.250"
 MULTICAST_V6 = "ff02::c"
 
@@ -41,6 +44,9 @@ def _open_receiver(family: int, ifindex: int, port: int) -> socket.socket:
         # would be harmful: Linux then hands each multicast datagram to ONE socket of the reuseport
         # group, ignoring which interface's membership it arrived on (and starving a second daemon).
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # room for a burst (a storm from one host is dropped after reading, not by the kernel
+        # before a legitimate Probe behind it is read); the kernel caps it at net.core.rmem_max
+        _try_setsockopt(sock, socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
         if family == socket.AF_INET:
             sock.setsockopt(socket.IPPROTO_IP, _IP_MULTICAST_ALL, 0)
             mreqn = socket.inet_aton(MULTICAST_V4) + socket.inet_aton("0.0.0.0") + struct.pack("=i", ifindex)
@@ -84,25 +90,11 @@ def _open_sender(family: int, ifindex: int) -> socket.socket:
     return sock
 
 
-def _try_setsockopt(sock: socket.socket, level: int, option: int, value: bytes) -> None:
+def _try_setsockopt(sock: socket.socket, level: int, option: int, value: bytes | int) -> None:
     try:
         sock.setsockopt(level, option, value)
     except OSError as exc:  # older kernels: replies then follow the routing table
         log.debug("setsockopt(%d, %d) failed: %s", level, option, exc)
-
-
-class _Receiver(asyncio.DatagramProtocol):
-    def __init__(self, on_datagram: DatagramHandler, link: Link) -> None:
-        self.on_datagram = on_datagram
-        self.link = link
-
-    def datagram_received(self, data: bytes, addr: tuple) -> None:
-        """Hand the datagram to the service, with the link it arrived on."""
-        self.on_datagram(self.link, data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        """Log socket errors (ICMP unreachable and the like); they are not fatal."""
-        log.debug("receive error on %s: %s", self.link, exc)
 
 
 class _Sender(asyncio.DatagramProtocol):
@@ -124,7 +116,10 @@ class Link:
         self.addresses = addresses
         self.port = port
         self.closed = False
-        self._receiver: asyncio.DatagramTransport | None = None
+        self._receiver: socket.socket | None = None
+        self._on_datagram: DatagramHandler | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._buffer = bytearray(READ_SIZE)
         self._sender: asyncio.DatagramTransport | None = None
 
     def __str__(self) -> str:
@@ -141,23 +136,48 @@ class Link:
         """The addresses as a comparable set: a change means a new Hello."""
         return frozenset((a.address, a.prefixlen) for a in self.addresses)
 
-    async def open(self, on_datagram: DatagramHandler) -> None:
+    async def open(
+        self, on_datagram: DatagramHandler, sockets: tuple[socket.socket, socket.socket] | None = None
+    ) -> None:
         """Open both sockets; every datagram received goes to ``on_datagram(link, data, peer)``.
-        On any failure (or cancellation) nothing stays open."""
+        ``sockets``: a (receiving, sending) pair of non-blocking UDP sockets the caller opened
+        instead (tests bind unicast loopback ones). On any failure (or cancellation) nothing stays open."""
         loop = asyncio.get_running_loop()
-        sockets = []
+        sockets_list: list[socket.socket] = list(sockets or ())
         try:
-            sockets.append(_open_receiver(self.family, self.index, self.port))
-            sockets.append(_open_sender(self.family, self.index))
-            self._receiver, _ = await loop.create_datagram_endpoint(
-                lambda: _Receiver(on_datagram, self), sock=sockets[0]
-            )
-            self._sender, _ = await loop.create_datagram_endpoint(lambda: _Sender(self), sock=sockets[1])
+            if sockets is None:
+                sockets_list.append(_open_receiver(self.family, self.index, self.port))
+                sockets_list.append(_open_sender(self.family, self.index))
+            self._sender, _ = await loop.create_datagram_endpoint(lambda: _Sender(self), sock=sockets_list[1])
+            self._on_datagram = on_datagram
+            loop.add_reader(sockets_list[0].fileno(), self._readable)
+            self._loop = loop
+            self._receiver = sockets_list[0]
         except BaseException:
             self.close()
-            for sock in sockets:
+            for sock in sockets_list:
                 sock.close()
             raise
+
+    def _readable(self) -> None:
+        """Read what the receiving socket holds, up to :data:`READ_BATCH` datagrams per wake-up
+        (one per loop iteration, as asyncio's datagram transport reads, cannot keep up with a
+        storm: the kernel buffer overflows and legitimate Probes are lost with the storm's)."""
+        receiver, handler = self._receiver, self._on_datagram
+        if receiver is None or handler is None:
+            return
+        buffer = self._buffer
+        for _ in range(READ_BATCH):
+            try:
+                size, peer = receiver.recvfrom_into(buffer)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # ICMP errors and the like: not fatal
+                log.debug("receive error on %s: %s", self, exc)
+                return
+            handler(self, bytes(buffer[:size]), peer)
+            if self._receiver is None:  # closed by the handler
+                return
 
     def send(self, data: bytes, destination: tuple) -> None:
         """Send one datagram out of this link (nothing once closed)."""
@@ -167,6 +187,10 @@ class Link:
     def close(self) -> None:
         """Close both sockets; idempotent."""
         self.closed = True
-        for transport in (self._receiver, self._sender):
-            if transport is not None:
-                transport.close()
+        receiver, self._receiver = self._receiver, None
+        if receiver is not None:
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(receiver.fileno())
+            receiver.close()
+        if self._sender is not None:
+            self._sender.close()

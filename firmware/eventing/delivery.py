@@ -11,6 +11,10 @@ A failed POST (network error, timeout, non-2xx answer) is retried after
 the queue holds ``queue_limit`` messages, the outbox gives up and calls
 ``on_give_up(reason)``: the subscription manager then drops the subscriber
 with SubscriptionEnd(DeliveryFailure) (DPWS R3019).
+
+Before every POST the outbox asks its ``target`` where to send it
+(:class:`~firmware.eventing.sinks.SinkPolicy`: a NotifyTo that no longer resolves to a
+permitted address is a failed delivery, never a POST elsewhere).
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from firmware.wire.handler import SOAP_CONTENT_TYPE
+
+from .sinks import SinkTarget
 
 log = logging.getLogger(__name__)
 
@@ -31,17 +37,20 @@ class DeliveryFailed(Exception):
     """A message could not be delivered; the text says why (refused, timed out, HTTP 500, ...)."""
 
 
-async def post_envelope(client: AsyncHTTPClient, url: str, data: bytes, timeout: float) -> None:
-    """POST the serialized SOAP envelope ``data`` to ``url`` within ``timeout`` seconds
-    (connecting included). Redirects are not followed.
+async def post_envelope(client: AsyncHTTPClient, target: SinkTarget, data: bytes, timeout: float) -> None:
+    """POST the serialized SOAP envelope ``data`` to ``target`` (its URL, with its Host header
+    when it has one) within ``timeout`` seconds (connecting included). Redirects are not followed.
 
     Raises :class:`DeliveryFailed` unless the answer is 2xx.
     """
+    headers = {"Content-Type": SOAP_CONTENT_TYPE}
+    if target.host is not None:
+        headers["Host"] = target.host
     request = HTTPRequest(
-        url,
+        target.url,
         method="POST",
         body=data,
-        headers={"Content-Type": SOAP_CONTENT_TYPE},
+        headers=headers,
         connect_timeout=timeout,
         request_timeout=timeout,
         follow_redirects=False,
@@ -62,7 +71,9 @@ class Outbox:
     per attempt; ``max_failures`` consecutive failed attempts before giving up;
     ``retry_delay`` seconds between attempts; ``queue_limit`` messages waiting
     at most. ``on_give_up(reason)`` is called once when the outbox gives up;
-    it is then stopped and accepts nothing more. Must be used on the event loop.
+    it is then stopped and accepts nothing more. ``target(url)`` checks ``url`` before each
+    attempt and returns the :class:`SinkTarget` to POST to, or raises :class:`DeliveryFailed`
+    (None: ``url`` as it is). Must be used on the event loop.
     """
 
     def __init__(
@@ -75,8 +86,10 @@ class Outbox:
         max_failures: int,
         retry_delay: float,
         queue_limit: int,
+        target: Callable[[str], Awaitable[SinkTarget]] | None = None,
     ) -> None:
         self.url = url
+        self._target = target
         self._client = client
         self._on_give_up = on_give_up
         self._timeout = timeout
@@ -134,8 +147,9 @@ class Outbox:
         try:
             while self._queue and not self._stopped:
                 try:
-                    await post_envelope(self._client(), self.url, self._queue[0], self._timeout)
-                except DeliveryFailed as failure:
+                    target = SinkTarget(self.url) if self._target is None else await self._target(self.url)
+                    await post_envelope(self._client(), target, self._queue[0], self._timeout)
+                except Exception as failure:  # noqa: BLE001 - every failure counts; the task must not die
                     self.failures += 1
                     log.info(
                         "notification to %s failed (%d/%d): %s", self.url, self.failures, self._max_failures, failure

@@ -15,11 +15,15 @@ class EventingSettings:
 
     ``max_expiration``: the longest expiry granted (also what an indefinite
     request gets); ``max_subscriptions`` / ``max_per_client``: caps in all and
-    per NotifyTo host; ``delivery_timeout``: per HTTP POST, connecting
+    per subscriber (the IP address a Subscribe came from); ``delivery_timeout``: per HTTP POST, connecting
     included (also the most :meth:`SubscriptionManager.close` waits for
     queues to drain); ``max_failures``: consecutive failed POSTs before a
     subscriber is dropped; ``retry_delay``: pause between attempts;
-    ``queue_limit``: notifications waiting per subscriber before it is dropped.
+    ``queue_limit``: notifications waiting per subscriber before it is dropped;
+    ``sink_networks``: CIDRs (``192.168.1.0/24``) where NotifyTo/EndTo may point besides the
+    subscriber's own address (:mod:`firmware.eventing.sinks`); ``max_reference_bytes`` /
+    ``max_reference_depth``: the largest serialized ReferenceParameters of one NotifyTo/EndTo
+    (bytes, echoed in every notification) and their deepest nesting (elements).
     """
 
     max_expiration: float = 3600.0
@@ -29,3 +33,6 @@ class EventingSettings:
     max_failures: int = 3
     retry_delay: float = 0.5
     queue_limit: int = 256
+    sink_networks: tuple[str, ...] = ()
+    max_reference_bytes: int = 4096
+    max_reference_depth: int = 8

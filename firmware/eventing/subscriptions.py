@@ -13,18 +13,26 @@ Policy (REFERENCE.md section 3.2):
   wse:FilteringRequestedUnavailable. Filter URIs match event actions by the
   RFC 2396 prefix rule; when none matches an action the service may send,
   wsdp:FilterActionNotSupported (R3020). No filter means every event.
-* NotifyTo and EndTo must be http(s) URLs with a host, else wsa:DestinationUnreachable (R3017, R3018).
+* NotifyTo and EndTo must be http(s) URLs whose host is, or resolves to, the address the
+  Subscribe came from or one in ``sink_networks`` (:mod:`.sinks`), else wsa:DestinationUnreachable
+  (R3017, R3018); checked again before every POST (a refused POST is a failed delivery).
+* Their ReferenceParameters, echoed in every notification, are bounded
+  (``max_reference_bytes``, ``max_reference_depth``), else wse:InvalidMessage: the request is
+  well-formed XML but not a Subscribe this source can honour, a Sender fault (400), whereas
+  wse:EventSourceUnableToProcess would be a Receiver fault inviting the client to retry it unchanged.
 * The granted expiry is the requested one capped at ``max_expiration``
   (an indefinite request gets the cap), in the requested form (duration or
   time); a zero/negative duration or a past time gets wse:InvalidExpirationTime.
   Expired subscriptions are removed by a timer, without SubscriptionEnd.
-* At most ``max_subscriptions`` in all and ``max_per_client`` per client (the
-  NotifyTo host); past that, wse:EventSourceUnableToProcess.
+* At most ``max_subscriptions`` in all and ``max_per_client`` per client (the IP address
+  the Subscribe came from, whatever NotifyTo names); past that, wse:EventSourceUnableToProcess.
 * Renew of an unknown or expired subscription: wse:UnableToRenew; GetStatus
   and Unsubscribe: wsa:DestinationUnreachable.
 * Extensions (:class:`SubscribeExtension`, e.g. push scan's ScanDestinations) see each
   Subscribe before it is stored, add elements to its SubscribeResponse, and hear of
   every subscription removed (Unsubscribe, expiry, delivery failure, shutdown).
+* Each subscriber has its own outbox; preparing or queuing one subscriber's notification
+  cannot fail or delay another's (:meth:`publish` isolates them).
 * A subscriber whose deliveries keep failing is dropped with
   SubscriptionEnd(DeliveryFailure) to its EndTo (R3019); :meth:`close` ends
   every subscription with SubscriptionEnd(SourceShuttingDown).
@@ -51,9 +59,10 @@ from firmware.wire.xml import Element, serialize
 
 from . import faults
 from . import model as m
-from .delivery import Outbox, post_envelope
+from .delivery import DeliveryFailed, Outbox, post_envelope
 from .expiration import Expiration
 from .settings import EventingSettings
+from .sinks import SinkPolicy, SinkRefused
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +71,9 @@ log = logging.getLogger(__name__)
 class Subscription:
     """One subscription: ``identifier`` (``urn:uuid:...``), the ``manager`` EPR returned
     to the subscriber, where notifications go (``notify_to``) and SubscriptionEnd goes
-    (``end_to``, optional), the event ``actions`` it receives, the ``client`` key (the
-    NotifyTo host), ``expires_at`` on the event loop's clock (seconds), whether the
+    (``end_to``, optional), the event ``actions`` it receives, the ``client`` (the
+    NotifyTo host, how push scan names the PC), the ``source`` IP address the Subscribe came
+    from (what the caps count, None when unknown), ``expires_at`` on the event loop's clock (seconds), whether the
     subscriber asked for an absolute time (``as_time``), and its ``outbox``."""
 
     identifier: str
@@ -74,6 +84,7 @@ class Subscription:
     client: str
     expires_at: float
     as_time: bool
+    source: str | None = None
     outbox: Outbox | None = None
     timer: asyncio.TimerHandle | None = field(default=None, repr=False)
 
@@ -114,6 +125,21 @@ def _check_address(epr: m.EndpointReference, what: str) -> str:
     return host.lower()
 
 
+def _check_reference(epr: m.EndpointReference, what: str, max_bytes: int, max_depth: int) -> None:
+    """Raise wse:InvalidMessage when the ReferenceParameters of ``epr`` nest deeper than
+    ``max_depth`` elements or serialize to more than ``max_bytes`` (they are echoed in every
+    message to ``epr``). Iterative: a deep tree cannot exhaust the stack here."""
+    stack = [(param, 1) for param in epr.reference_parameters]
+    while stack:
+        el, depth = stack.pop()
+        if depth > max_depth:
+            raise faults.invalid_message(f"The {what} ReferenceParameters nest deeper than {max_depth} elements.")
+        stack.extend((child, depth + 1) for child in el)
+    size = sum(len(serialize(param, xml_declaration=False)) for param in epr.reference_parameters)
+    if size > max_bytes:
+        raise faults.invalid_message(f"The {what} ReferenceParameters are larger than {max_bytes} bytes.")
+
+
 def _matches(wanted: str, action: str) -> bool:
     """Whether filter URI ``wanted`` selects ``action`` by the RFC 2396 prefix rule (DPWS 6.1.1)."""
     try:
@@ -140,6 +166,7 @@ class SubscriptionManager:
         self._http: AsyncHTTPClient | None = None
         self._background: set[asyncio.Task] = set()
         self._closed = False
+        self._sinks = SinkPolicy(settings.sink_networks, settings.delivery_timeout)
         self.extensions: list[SubscribeExtension] = []
 
     # --- queries -----------------------------------------------------------------------
@@ -177,19 +204,32 @@ class SubscriptionManager:
         actions = self._select(req.filter)
         assert req.notify_to is not None  # Subscribe.from_xml requires it for Push
         client = _check_address(req.notify_to, "NotifyTo")
-        if req.end_to is not None:
-            _check_address(req.end_to, "EndTo")
+        ends = (("NotifyTo", req.notify_to),) + ((("EndTo", req.end_to),) if req.end_to is not None else ())
+        for what, epr in ends:
+            _check_address(epr, what)
+            _check_reference(epr, what, self.settings.max_reference_bytes, self.settings.max_reference_depth)
         granted, as_time = self._grant(req.expires)
         if self._closed:
             raise faults.event_source_unable_to_process("The event source is shutting down.")
+        source = request.remote_ip
+        if sum(1 for s in self._subscriptions.values() if s.source == source) >= self.settings.max_per_client:
+            raise faults.event_source_unable_to_process(
+                f"Too many subscriptions from {str(source)[:100]} ({self.settings.max_per_client})."
+            )
         if len(self._subscriptions) >= self.settings.max_subscriptions:
             raise faults.event_source_unable_to_process(
                 f"The event source has too many subscribers ({self.settings.max_subscriptions})."
             )
-        if sum(1 for s in self._subscriptions.values() if s.client == client) >= self.settings.max_per_client:
-            raise faults.event_source_unable_to_process(
-                f"Too many subscriptions for {client[:100]} ({self.settings.max_per_client})."
-            )
+        for what, epr in ends:
+            try:
+                await self._sinks.target(epr.address, source)
+            except SinkRefused as refused:
+                log.info("Subscribe from %s refused: %s %s", source, what, refused)
+                raise faults.destination_unreachable(
+                    f"The {what} address must be the subscriber's own address: {refused}"
+                ) from None
+        if self._closed:  # closed while resolving
+            raise faults.event_source_unable_to_process("The event source is shutting down.")
         identifier = "urn:uuid:" + str(uuid.uuid4())
         address = request.to if request.to and urlsplit(request.to).scheme.lower() in ("http", "https") else None
         loop = asyncio.get_running_loop()
@@ -202,6 +242,7 @@ class SubscriptionManager:
             client=client,
             expires_at=loop.time() + granted,
             as_time=as_time,
+            source=source,
         )
         subscription.outbox = Outbox(
             req.notify_to.address,
@@ -211,6 +252,7 @@ class SubscriptionManager:
             max_failures=self.settings.max_failures,
             retry_delay=self.settings.retry_delay,
             queue_limit=self.settings.queue_limit,
+            target=lambda url: self._target(url, source),
         )
         extra = tuple(el for extension in self.extensions for el in extension.subscribed(subscription, req, request))
         self._subscriptions[identifier] = subscription
@@ -277,13 +319,24 @@ class SubscriptionManager:
             if now >= subscription.expires_at:
                 self._expire(subscription)
                 continue
+            if self._queue(subscription, action, body):
+                queued += 1
+        return queued
+
+    def _queue(self, subscription: Subscription, action: str, body: Element) -> bool:
+        """Build and queue one notification for ``subscription``; a failure (its reference
+        parameters cannot be echoed, ...) drops that subscriber only. Never raises."""
+        try:
             envelope = build_envelope(
                 action, body, to=subscription.notify_to.address, extra_headers=subscription.notify_to.header_blocks()
             )
             assert subscription.outbox is not None
             subscription.outbox.put(serialize(envelope))
-            queued += 1
-        return queued
+        except Exception as exc:  # noqa: BLE001 - one subscriber must not stop the others
+            log.warning("subscription %s dropped: its notification cannot be built (%s)", subscription.identifier, exc)
+            self._remove(subscription)
+            return False
+        return True
 
     def publish_to(self, identifier: str, action: str, body: Element) -> bool:
         """Queue one notification for the single live subscription ``identifier`` (e.g.
@@ -292,11 +345,7 @@ class SubscriptionManager:
         subscription = self.get(identifier)
         if subscription is None or subscription.outbox is None:
             return False
-        envelope = build_envelope(
-            action, body, to=subscription.notify_to.address, extra_headers=subscription.notify_to.header_blocks()
-        )
-        subscription.outbox.put(serialize(envelope))
-        return True
+        return self._queue(subscription, action, body)
 
     async def close(
         self, status: str = m.SOURCE_SHUTTING_DOWN, reason: str = "The scan service is shutting down."
@@ -327,6 +376,14 @@ class SubscriptionManager:
                 force_instance=True, max_clients=self.settings.max_subscriptions + 8, max_body_size=65536
             )
         return self._http
+
+    async def _target(self, url: str, source: str | None):
+        """Where a POST to ``url`` for a subscriber at ``source`` goes, checked now (the
+        :class:`~firmware.eventing.sinks.SinkTarget`); raises DeliveryFailed when refused."""
+        try:
+            return await self._sinks.target(url, source)
+        except SinkRefused as refused:
+            raise DeliveryFailed(f"refused: {refused}") from None
 
     def _select(self, filter_: m.Filter | None) -> frozenset[str]:
         if filter_ is None:
@@ -408,7 +465,8 @@ class SubscriptionManager:
     async def _send_end(self, subscription: Subscription, data: bytes) -> None:
         assert subscription.end_to is not None
         try:
-            await post_envelope(self._client(), subscription.end_to.address, data, self.settings.delivery_timeout)
+            target = await self._target(subscription.end_to.address, subscription.source)
+            await post_envelope(self._client(), target, data, self.settings.delivery_timeout)
         except Exception as exc:  # noqa: BLE001 - best effort ([WSE] 3.5)
             log.info("SubscriptionEnd to %s failed: %s", subscription.end_to.address[:200], exc)
 

@@ -42,10 +42,10 @@ from ..model import (
 )
 from ..wire import faults
 from ..wire import namespaces as ns
-from ..wire.envelope import Request
-from ..wire.handler import Operation, Reply, StreamedReply
+from ..wire.envelope import Request, build_envelope
+from ..wire.handler import MAX_RESPONSE_BYTES, Operation, Reply, StreamedReply
 from ..wire.mtom import MtomWriter
-from ..wire.xml import Element
+from ..wire.xml import Element, serialize
 from . import capabilities as capmap
 from . import conditions, encode, formats
 from .imagestream import threaded_chunks
@@ -53,6 +53,15 @@ from .status import ScannerStatusTracker
 from .ticket import ResolvedTicket, resolve_ticket
 
 log = logging.getLogger(__name__)
+
+MAX_REQUESTED_NAMES = 16
+"""Distinct names one GetScannerElements or GetJobElements may request (a name repeated verbatim
+is answered once; the same element under two spellings, ``wscn:JobStatus`` and ``JobStatus``, twice). Real clients ask for at most the four ScannerElements; more is wscn:InvalidArgs, so a
+60 KB request cannot ask for megabytes of answer."""
+
+RELATES_TO_ALLOWANCE = 1200
+"""Bytes kept free in a truncated answer for the wsa:RelatesTo the HTTP handler adds (a MessageID
+is at most :data:`firmware.wire.envelope.MAX_MESSAGE_ID` characters)."""
 
 OPERATIONS = (
     "GetScannerElements",
@@ -187,10 +196,12 @@ class ScanService:
     # --- GetScannerElements ------------------------------------------------------
 
     async def get_scanner_elements(self, request: Request) -> Reply:
-        """GetScannerElements: one ElementData per requested name; unknown names get Valid="false"."""
+        """GetScannerElements: one ElementData per distinct requested Name text; unknown names get
+        Valid="false". Faults: wscn:InvalidArgs (also for more than :data:`MAX_REQUESTED_NAMES` names)."""
         req = GetScannerElementsRequest.from_xml(_body(request), request.prefixes)
+        names = _distinct(req.names, key=lambda n: n.text)
         elements = []
-        for name in req.names:
+        for name in names:
             content = None
             if name.namespace == ns.SCAN:
                 content = {
@@ -390,27 +401,32 @@ class ScanService:
 
         Names are QNames resolved against the request's own prefixes (as in
         GetScannerElements); anything without a schema-valid answer now
-        (Documents before the first document, unknown names) gets Valid="false".
-        Faults: ClientErrorJobIdNotFound.
+        (Documents before the first document, unknown names) gets Valid="false";
+        a name repeated verbatim is answered once.
+        Faults: ClientErrorJobIdNotFound, InvalidArgs (more than :data:`MAX_REQUESTED_NAMES` names).
         """
         req = GetJobElementsRequest.from_xml(_body(request), request.prefixes)
         job = self.jobs.get(req.job_id)
         if job is None:
             raise faults.client_error_job_id_not_found(req.job_id)
         elements = []
-        for name in req.names:
+        for name in _distinct(req.names, key=lambda n: n.text):
             content = job.element_content(name.local) if name.namespace == ns.SCAN else None
             elements.append(name.element_data(content is not None, content))
         return _reply("GetJobElements", GetJobElementsResponse(elements=tuple(elements)).to_xml())
 
     async def get_active_jobs(self, request: Request) -> Reply:
-        """GetActiveJobs: a JobSummary for every job not yet ended."""
+        """GetActiveJobs: a JobSummary for every job not yet ended (as many as fit in an
+        envelope, newest kept, see :func:`_fitting`)."""
         summaries = tuple(job.summary() for job in self.jobs.active_jobs())
+        summaries = _fitting("GetActiveJobs", summaries, lambda s: GetActiveJobsResponse(summaries=s).to_xml(), -1)
         return _reply("GetActiveJobs", GetActiveJobsResponse(summaries=summaries).to_xml())
 
     async def get_job_history(self, request: Request) -> Reply:
-        """GetJobHistory: JobSummary of remembered ended jobs, newest first."""
+        """GetJobHistory: JobSummary of remembered ended jobs, newest first (as many as fit in
+        an envelope: the oldest are left out, see :func:`_fitting`)."""
         summaries = tuple(job.summary() for job in self.jobs.history())
+        summaries = _fitting("GetJobHistory", summaries, lambda s: GetJobHistoryResponse(summaries=s).to_xml(), 1)
         return _reply("GetJobHistory", GetJobHistoryResponse(summaries=summaries).to_xml())
 
     # --- device failures ----------------------------------------------------------
@@ -440,6 +456,50 @@ class ScanService:
 
 def _snake(name: str) -> str:
     return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
+def _distinct(names, key):
+    """``names`` without repeats (first kept, in order); raises wscn:InvalidArgs past
+    :data:`MAX_REQUESTED_NAMES` distinct ones."""
+    seen: dict = {}
+    for name in names:
+        seen.setdefault(key(name), name)
+        if len(seen) > MAX_REQUESTED_NAMES:
+            raise faults.invalid_args(f"At most {MAX_REQUESTED_NAMES} distinct elements may be requested.")
+    return list(seen.values())
+
+
+def _fitting(operation: str, summaries: tuple, build: Callable[[tuple], Element], newest_first: int) -> tuple:
+    """The longest run of ``summaries`` whose answer envelope stays under the DPWS limit
+    (:data:`MAX_RESPONSE_BYTES` less :data:`RELATES_TO_ALLOWANCE`), the oldest left out:
+    ``newest_first`` 1 when ``summaries`` are newest first, -1 when oldest first. Logs at
+    INFO how many were left out. Cost: one serialization per summary, plus one or two of the answer."""
+
+    def size(items: tuple) -> int:
+        envelope = build_envelope(ns.scan_action(operation + "Response"), build(items))
+        return len(serialize(envelope)) + RELATES_TO_ALLOWANCE
+
+    if size(summaries) <= MAX_RESPONSE_BYTES:
+        return summaries
+    ordered = summaries if newest_first == 1 else summaries[::-1]
+    budget = MAX_RESPONSE_BYTES - size(())
+    kept = 0
+    for summary in ordered:  # a summary alone over-counts its size (its own namespace declarations)
+        budget -= len(serialize(summary.to_xml(), xml_declaration=False))
+        if budget < 0:
+            break
+        kept += 1
+    while kept and size(ordered[:kept] if newest_first == 1 else ordered[:kept][::-1]) > MAX_RESPONSE_BYTES:
+        kept -= 1
+    log.info(
+        "%s: %d of %d job summaries left out (oldest first) to stay under %d bytes",
+        operation,
+        len(summaries) - kept,
+        len(summaries),
+        MAX_RESPONSE_BYTES,
+    )
+    chosen = ordered[:kept]
+    return chosen if newest_first == 1 else chosen[::-1]
 
 
 def _body(request: Request) -> Element:

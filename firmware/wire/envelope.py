@@ -16,6 +16,10 @@ from . import faults
 from . import namespaces as ns
 from .xml import Element, XmlError, element, find, parse_with_prefixes, qname, sub, text_of
 
+MAX_MESSAGE_ID = 1024
+"""Longest wsa:MessageID accepted, in characters: it is echoed as wsa:RelatesTo in the answer,
+which must stay under 32,767 bytes (a urn:uuid is 45)."""
+
 ENVELOPE = qname(ns.SOAP, "Envelope")
 HEADER = qname(ns.SOAP, "Header")
 BODY = qname(ns.SOAP, "Body")
@@ -57,7 +61,8 @@ def parse_request(data: bytes) -> Request:
     malformed or forbidden XML (entities, DTDs) or a document that is not a SOAP
     1.2 envelope with a Body; ``wsa:MessageInformationHeaderRequired`` when
     ``wsa:Action`` is missing; ``wsa:InvalidMessageInformationHeader`` when
-    ``wsa:ReplyTo`` is not anonymous (DPWS R0031).
+    ``wsa:ReplyTo`` is not anonymous (DPWS R0031) or ``wsa:MessageID`` is longer than
+    :data:`MAX_MESSAGE_ID` (the fault then does not echo it).
     """
     try:
         root, prefixes = parse_with_prefixes(data)
@@ -79,6 +84,8 @@ def parse_request(data: bytes) -> Request:
             reply_to = text_of(find(reply_el, qname(ns.WSA, "Address")))
     if not action:
         raise faults.message_information_header_required("wsa:Action")
+    if message_id is not None and len(message_id) > MAX_MESSAGE_ID:
+        raise faults.invalid_message_information_header(f"wsa:MessageID is longer than {MAX_MESSAGE_ID} characters.")
     if reply_to is not None and reply_to != ns.ANONYMOUS:
         raise faults.invalid_message_information_header("wsa:ReplyTo must be the anonymous address over HTTP.")
     body_child = next(iter(body), None)

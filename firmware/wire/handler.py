@@ -48,6 +48,9 @@ MAX_REQUEST_BYTES = 65536
 MAX_RESPONSE_BYTES = 32767
 """DPWS MAX_ENVELOPE_SIZE: WSDAPI rejects larger text envelopes."""
 
+MAX_HOST_CHARS = 300
+"""Longest HTTP Host header accepted: answers (metadata, directed ProbeMatches) build URLs from it."""
+
 SOAP_CONTENT_TYPE = "application/soap+xml; charset=utf-8"
 
 
@@ -133,6 +136,9 @@ class SoapHandler(tornado.web.RequestHandler):
         data = b"".join(self._chunks)
         trace.debug("<<< %s %s", self.request.path, data.decode("utf-8", "replace"))
         request: Request | None = None
+        if len(self.request.host) > MAX_HOST_CHARS:  # answers name URLs under the Host the client used
+            self._send_fault(faults.invalid_args("The HTTP Host header is too long."))
+            return
         try:
             request = dataclasses.replace(
                 parse_request(data), http_host=self.request.host, remote_ip=self.request.remote_ip

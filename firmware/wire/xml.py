@@ -23,6 +23,11 @@ for _prefix, _uri in ns.PREFIXES.items():
 
 Element = ET.Element
 
+MAX_DEPTH = 32
+"""Deepest element nesting accepted from the network. A WS-Scan request nests about 10 deep
+(Envelope/Body/CreateScanJobRequest/ScanTicket/DocumentParameters/InputSize/...); a deeper
+document is refused before any recursive code (copy, serialization) can meet it."""
+
 
 class XmlError(ValueError):
     """The bytes are not acceptable XML: malformed, or forbidden (DTD, entities)."""
@@ -81,13 +86,10 @@ def serialize(el: Element, xml_declaration: bool = True) -> bytes:
 def parse_xml(data: bytes) -> Element:
     """Parse untrusted XML bytes into an element tree, safely.
 
-    Raises :class:`XmlError` for malformed XML, DTDs, entity declarations
-    (billion laughs) and external entities.
+    Raises :class:`XmlError` for malformed XML, an unknown encoding, DTDs, entity
+    declarations (billion laughs), external entities and nesting deeper than :data:`MAX_DEPTH`.
     """
-    try:
-        return SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except (ET.ParseError, DefusedXmlException, ValueError) as exc:
-        raise XmlError(f"unacceptable XML: {exc.__class__.__name__}: {exc}") from None
+    return parse_with_prefixes(data)[0]
 
 
 def text_of(el: Element | None) -> str | None:
@@ -137,15 +139,30 @@ def parse_with_prefixes(data: bytes) -> tuple[Element, dict[str, str]]:
     Raises :class:`XmlError` like :func:`parse_xml`.
     """
     prefixes: dict[str, str] = {}
+    depth = 0
     try:
         events = SafeET.iterparse(
-            io.BytesIO(data), events=("start-ns",), forbid_dtd=True, forbid_entities=True, forbid_external=True
+            io.BytesIO(data),
+            events=("start-ns", "start", "end"),
+            forbid_dtd=True,
+            forbid_entities=True,
+            forbid_external=True,
         )
-        for _event, (prefix, uri) in events:
-            prefixes[prefix] = uri
+        for event, item in events:
+            if event == "start":
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise XmlError(f"unacceptable XML: elements nest deeper than {MAX_DEPTH}")
+            elif event == "end":
+                depth -= 1
+            else:
+                prefix, uri = item
+                prefixes[prefix] = uri
         root = events.root
-    except (ET.ParseError, DefusedXmlException, ValueError) as exc:
-        raise XmlError(f"unacceptable XML: {exc.__class__.__name__}: {exc}") from None
+    except (ET.ParseError, DefusedXmlException, ValueError, LookupError, UnicodeError) as exc:
+        if isinstance(exc, XmlError):
+            raise
+        raise XmlError(f"unacceptable XML: {exc.__class__.__name__}: {str(exc)[:200]}") from None
     if root is None:  # pragma: no cover - iterparse always sets root on success
         raise XmlError("unacceptable XML: empty document")
     return root, prefixes

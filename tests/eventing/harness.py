@@ -195,7 +195,8 @@ class _SinkHandler(tornado.web.RequestHandler):
 
 
 class EventSink:
-    """An HTTP event sink on 127.0.0.1 with its own loop thread.
+    """An HTTP event sink on the loopback ``addresses`` (the first is the default), one port,
+    with its own loop thread. A PC's NotifyTo must name the address it subscribes from.
 
     ``url(name)`` is the address of one endpoint (Windows uses ``http://<pc>:5357/<uuid>``);
     ``behaviour[name]`` is the HTTP status it answers (default 202) or ``"hang"`` (never answers
@@ -203,7 +204,8 @@ class EventSink:
     ``received`` lists every POST in arrival order.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, addresses: tuple[str, ...] = ("127.0.0.1",)) -> None:
+        self.addresses = addresses
         self.port = free_port()
         self.behaviour: dict[str, int | str | list] = {}
         self.received: list[Received] = []
@@ -214,7 +216,8 @@ class EventSink:
             self.release = asyncio.Event()
             app = tornado.web.Application([(r"/([^/]+)", _SinkHandler, {"sink": self})])
             server = tornado.httpserver.HTTPServer(app)
-            server.listen(self.port, "127.0.0.1")
+            for address in self.addresses:
+                server.listen(self.port, address)
             return server
 
         self._server = self._thread.run(start())
@@ -227,9 +230,9 @@ class EventSink:
                 return behaviour.pop(0) if len(behaviour) > 1 else behaviour[0]
             return behaviour
 
-    def url(self, name: str) -> str:
-        """The address of sink endpoint ``name``."""
-        return f"http://127.0.0.1:{self.port}/{name}"
+    def url(self, name: str, address: str | None = None) -> str:
+        """The URL of sink endpoint ``name`` on ``address`` (default: the first)."""
+        return f"http://{address or self.addresses[0]}:{self.port}/{name}"
 
     def record(self, received: Received) -> None:
         with self._lock:
@@ -277,13 +280,15 @@ class Subscribed:
 
 @dataclass
 class WseClient:
-    """Sends WS-Eventing requests to ``url`` over HTTP, as Windows does."""
+    """Sends WS-Eventing requests to ``url`` over HTTP, as Windows does, from IP address
+    ``source`` (a loopback address; None: the system's choice)."""
 
     url: str
+    source: str | None = None
     client: SoapClient = field(init=False)
 
     def __post_init__(self) -> None:
-        self.client = SoapClient(self.url)
+        self.client = SoapClient(self.url, source=self.source)
 
     def send(self, action: str, body: Element | None, identifier: str | None = None, to: str | None = None) -> Answer:
         """POST one request; ``identifier`` goes in a wse:Identifier header."""

@@ -265,9 +265,13 @@ def test_subscription_caps(fake, sink, tmp_path):
             assert client.subscribe(sink.url("pc"), JOB_EVENTS).answer.status == 200
         third = client.subscribe(sink.url("pc"), JOB_EVENTS).answer
         assert (third.status, third.fault_subcode) == (500, "wse:EventSourceUnableToProcess")
-        other_client = f"http://localhost:{sink.port}/other"
-        assert client.subscribe(other_client, JOB_EVENTS).answer.status == 200
-        full = client.subscribe(f"http://127.0.0.2:{sink.port}/third", JOB_EVENTS).answer
+        # the cap counts the subscriber, not the NotifyTo host: another name for the same PC is no way round it
+        renamed = client.subscribe(f"http://localhost:{sink.port}/other", JOB_EVENTS).answer
+        assert (renamed.status, renamed.fault_subcode) == (500, "wse:EventSourceUnableToProcess")
+        second_pc = WseClient(server.url, source="127.0.0.2")
+        assert second_pc.subscribe(f"http://127.0.0.2:{sink.port}/other", JOB_EVENTS).answer.status == 200
+        third_pc = WseClient(server.url, source="127.0.0.3")
+        full = third_pc.subscribe(f"http://127.0.0.3:{sink.port}/third", JOB_EVENTS).answer
         assert (full.status, full.fault_subcode) == (500, "wse:EventSourceUnableToProcess")
         assert len(server.subscriptions()) == 3
         first = server.subscriptions()[0]

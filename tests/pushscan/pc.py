@@ -89,8 +89,8 @@ class PC:
         self.ref = "urn:uuid:" + str(uuid.uuid4())
         params = (wse.identifier_header(self.ref),)
         request = wse.Subscribe(
-            notify_to=wse.EndpointReference(self.sink.url(self.endpoint), params),
-            end_to=wse.EndpointReference(self.sink.url(self.endpoint), params),
+            notify_to=wse.EndpointReference(self.sink.url(self.endpoint, self.address), params),
+            end_to=wse.EndpointReference(self.sink.url(self.endpoint, self.address), params),
             expires=Expiration.parse("PT1H"),
             filter=wse.Filter(actions),
             extensions=(((destinations or windows_destinations(self.name)).to_xml()),),

@@ -48,7 +48,7 @@ def on_loop(loop, function, *args):
 def next_event(pc: PC, count: int = 1) -> ScanAvailableEvent:
     """Wait for the ``count``-th ScanAvailableEvent at ``pc``; check its addressing and schema."""
     received = wait_for(lambda: pc.events() if len(pc.events()) >= count else None)[count - 1]
-    assert received.to == pc.sink.url(pc.endpoint)
+    assert received.to == pc.sink.url(pc.endpoint, pc.address)
     assert received.identifier == pc.ref  # NotifyTo's reference parameter echoed as a header
     validate(received.body)
     return ScanAvailableEvent.from_xml(received.body)
