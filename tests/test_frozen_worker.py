@@ -71,6 +71,8 @@ def test_create_scan_job_on_a_frozen_worker_is_refused_within_2_s(tmp_path):
         client = CheckedClient(url)
         job = create(client, ticket(dpi=75, width=500, height=500))
         assert image_of(retrieve(client, job.job_id, job.job_token)).size[0] > 0
+        # the job's session closes in the background: freeze an idle worker, not one closing
+        wait_for(lambda: not scanner.session_open, timeout=15)
         frozen = scanner.worker_pid
         assert frozen is not None
         os.kill(frozen, signal.SIGSTOP)

@@ -140,6 +140,11 @@ class SaneScanner(Scanner):
         link = self._link
         return link.pid if link is not None and link.alive else None
 
+    @property
+    def session_open(self) -> bool:
+        """True from a successful :meth:`start` until its session has closed (or was cancelled)."""
+        return self._session is not None
+
     # -- Scanner ------------------------------------------------------------
 
     async def capabilities(self) -> Capabilities:

@@ -189,7 +189,14 @@ def test_hello_on_start_bye_on_stop_and_sequence_grows_across_restart(lab, pair_
             assert message.xaddrs == f"http://198.18.7.2:{HTTP_PORT + 1}{device['path']}"
         assert not [m for m in listener_b.collect(0.05) if m.endpoint in endpoints], "pair B is denied"
         link_local = lab.link_local(lab.dev_ns, pair_a.dev)
-        hellos6 = [m for m in listener6.collect(0.05) if m.endpoint in endpoints]
+        hellos6 = [
+            m
+            for m in listener6.collect(
+                APP_MAX_DELAY + UDP_MAX_DELAY + 2 * SLACK,
+                stop_when=lambda ms: {m.endpoint for m in ms if m.kind == "Hello"} >= set(endpoints),
+            )
+            if m.endpoint in endpoints
+        ]
         assert {m.kind for m in hellos6} == {"Hello"} and {m.endpoint for m in hellos6} == set(endpoints)
         expected6 = {f"http://[{link_local}]:{HTTP_PORT + 1}{d['path']}" for d in endpoints.values()}
         assert {m.xaddrs for m in hellos6} == expected6
