@@ -283,6 +283,7 @@ async def build_app(config: Config, scanners: list[Scanner]) -> App:
     cannot be bound.
     """
     app = App(config=config, router=SoapRouter(AllowList(config.allow)))
+    app.escl_routes = EsclRoutes(app.router)
     for scanner in scanners:
         await app.add_scanner(scanner)
     app.server = LimitedHTTPServer(

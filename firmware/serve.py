@@ -121,6 +121,7 @@ async def _start_dnssd(config: Config, app):
         config.interfaces or None,
         families=served_families(config.host),
         allow=app.router.allow,
+        routes=app.escl_routes,
     )
     try:
         await announcer.start()

@@ -49,6 +49,7 @@ from ..dpws.interfaces import (
     read_interfaces,
 )
 from ..wire.access import AllowList
+from .routes import EsclRoutes
 from .service import EsclService
 from .txt import SERVICE_TYPE, instance_name, txt_record
 
@@ -111,7 +112,9 @@ class DnssdAnnouncer:
     ``http_port``: the TCP port of the HTTP server; ``interfaces_allow`` / ``interfaces_deny``:
     interface-name globs (:func:`~firmware.dpws.interfaces.interface_selected`); ``families``:
     the address families the HTTP server accepts; ``allow``: the client allow-list;
-    ``hostname``: the host name label of the A/AAAA records (default :func:`host_label`).
+    ``hostname``: the host name label of the A/AAAA records (default :func:`host_label`);
+    ``routes``: where the services are served (the one at ``/eSCL`` is announced with ``rs=eSCL``,
+    :func:`~firmware.escl.txt.txt_record`), None when that is unknown.
 
     Use from one asyncio event loop: ``await start()``, then :meth:`add` / :meth:`remove` /
     :meth:`update` as scanners come, go and change, and ``await stop()``.
@@ -127,6 +130,7 @@ class DnssdAnnouncer:
         skip_patterns: Sequence[str] = DEFAULT_SKIP_PATTERNS,
         allow: AllowList | None = None,
         hostname: str | None = None,
+        routes: EsclRoutes | None = None,
     ) -> None:
         self.http_port = http_port
         self.interfaces_allow = list(interfaces_allow) if interfaces_allow is not None else None
@@ -134,6 +138,7 @@ class DnssdAnnouncer:
         self.families = tuple(families)
         self.skip_patterns = tuple(skip_patterns)
         self.allow = allow or AllowList()
+        self.routes = routes
         self.server = f"{hostname or host_label()}.local."
         self.services: dict[EsclService, str] = {}
         self._links: dict[int, _Link] = {}
@@ -207,6 +212,8 @@ class DnssdAnnouncer:
         if self.services.pop(service, None) is None:
             return
         await asyncio.gather(*(self._unregister(link, service) for link in list(self._links.values())))
+        for other in list(self.services):  # another one may be the default scanner now (rs=eSCL)
+            await self._refresh_txt(other)
 
     async def update(self, service: EsclService, friendly_name: str) -> None:
         """Announce ``service`` as it is now: under a new instance name when ``friendly_name``
@@ -219,7 +226,11 @@ class DnssdAnnouncer:
             await self.remove(service)
             await self.add(service, friendly_name)
             return
-        for link in self._links.values():
+        await self._refresh_txt(service)
+
+    async def _refresh_txt(self, service: EsclService) -> None:
+        """Send ``service``'s TXT record again on every interface where it changed. Never raises."""
+        for link in list(self._links.values()):
             info = link.registered.get(service)
             if info is None:
                 continue
@@ -258,7 +269,7 @@ class DnssdAnnouncer:
             SERVICE_TYPE,
             name if name.endswith("." + SERVICE_TYPE) else f"{name}.{SERVICE_TYPE}",
             port=self.http_port,
-            properties=txt_record(service, admin),
+            properties=txt_record(service, admin, self.routes is not None and self.routes.default is service),
             server=self.server,
             parsed_addresses=[a.address for a in link.addresses],
         )

@@ -6,7 +6,9 @@ Scan Technical Specification, "Service Discovery"; Apple's AirScan conventions):
 * ``txtvers`` ``1``; ``vers`` the eSCL version served (``pwg:Version`` of ScannerCapabilities);
 * ``ty`` make and model, as ScannerCapabilities' ``MakeAndModel``;
 * ``rs`` the eSCL base path without its leading ``/`` (``scanners/test-0/eSCL``): clients
-  build ``http://<address>:<port>/<rs>/ScannerCapabilities`` from it;
+  build ``http://<address>:<port>/<rs>/ScannerCapabilities`` from it. The default scanner, the
+  one also served at ``/eSCL`` (:mod:`firmware.escl.routes`), is announced with ``rs=eSCL``:
+  sane-backends' ``escl`` (1.2.1) lists only services whose ``rs`` is ``eSCL`` or ``/eSCL``;
 * ``UUID`` the device UUID, bare (no ``urn:uuid:``), the same as ScannerCapabilities' ``UUID``;
 * ``cs`` the colour spaces of any input source, in the order ``color,grayscale,binary``;
 * ``is`` the input sources, ``platen`` and/or ``adf``; ``duplex`` ``T`` when the feeder scans
@@ -28,6 +30,7 @@ from collections.abc import Collection
 from drivers.base import ColorMode, Source
 
 from .model import ESCL_VERSION
+from .routes import ROOT
 from .service import EsclService
 
 SERVICE_TYPE = "_uscan._tcp.local."
@@ -51,11 +54,12 @@ def cut_utf8(text: str, octets: int) -> str:
     return text.encode("utf-8")[:octets].decode("utf-8", "ignore")
 
 
-def txt_record(service: EsclService, admin_url: str | None = None) -> dict[str, str]:
+def txt_record(service: EsclService, admin_url: str | None = None, at_root: bool = False) -> dict[str, str]:
     """The TXT record of ``service`` as ``{key: value}`` (see the module docstring for each key).
 
     ``admin_url``: an absolute URL of the scanner's status page, or None to leave ``adminurl``
-    out. Values are cut so that every ``key=value`` fits :data:`MAX_TXT_OCTETS`.
+    out; ``at_root``: ``service`` is the default scanner, served at ``/eSCL`` too (``rs=eSCL``).
+    Values are cut so that every ``key=value`` fits :data:`MAX_TXT_OCTETS`.
     """
     sources = service.scan.capabilities.sources
     modes = {mode for source in sources.values() for mode in source.modes}
@@ -68,7 +72,7 @@ def txt_record(service: EsclService, admin_url: str | None = None) -> dict[str, 
         "txtvers": "1",
         "vers": ESCL_VERSION,
         "ty": service.make_and_model,
-        "rs": service.base.lstrip("/"),
+        "rs": ROOT.lstrip("/") if at_root else service.base.lstrip("/"),
         "UUID": service.uuid,
         "cs": ",".join(name for mode, name in _COLOR_SPACES if mode in modes),
         "is": ",".join(inputs),

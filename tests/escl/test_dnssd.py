@@ -96,13 +96,16 @@ def test_txt_record_follows_sources_modes_and_formats(tmp_path):
     async def main():
         app = await build_app(config(tmp_path, formats=("png",)), [fake("fake:0", capabilities=FLATBED_ONLY)])
         try:
-            assert app.scanners[0].escl is not None
+            assert app.scanners[0].escl is not None and app.escl_routes is not None
+            assert app.escl_routes.default is app.scanners[0].escl
+            assert txt_record(app.scanners[0].escl, at_root=True)["rs"] == "eSCL"
             return txt_record(app.scanners[0].escl)
         finally:
             await app.stop()
 
     txt = asyncio.run(main())
     assert (txt["cs"], txt["is"], txt["duplex"], txt["pdl"]) == ("grayscale,binary", "platen", "F", "image/png")
+    assert txt["rs"] == "scanners/fake-0/eSCL"
     assert "adminurl" not in txt and "representation" not in txt  # no icon is served
 
 
@@ -143,7 +146,8 @@ def test_an_allow_list_chooses_the_families_announced():
 
 class Browser:
     """A python-zeroconf browser of ``_uscan._tcp`` on 127.0.0.1: ``events`` lists
-    ``("added" | "removed", instance name)`` for the services on ``server`` (others are ignored)."""
+    ``("added" | "updated" | "removed", instance name)`` for the services on ``server`` (others are
+    ignored); ``infos`` holds the latest record of each."""
 
     def __init__(self, server: str) -> None:
         self.server = server
@@ -164,12 +168,10 @@ class Browser:
             if short in self.infos:
                 self.events.append(("removed", short))
             return
-        if change is not ServiceStateChange.Added:
-            return
         info = AsyncServiceInfo(SERVICE_TYPE, name)
         if await info.async_request(self.zeroconf.zeroconf, 3000) and info.server == self.server:
             self.infos[short] = info
-            self.events.append(("added", short))
+            self.events.append(("added" if change is ServiceStateChange.Added else "updated", short))
 
     async def wait(self, predicate, timeout: float = 10.0) -> None:
         """Wait until ``predicate()`` holds; AssertionError with the events after ``timeout`` s."""
@@ -229,7 +231,8 @@ def test_a_browser_finds_the_scanner_reads_its_capabilities_and_sees_it_withdraw
 @pytest.mark.parametrize("escl_off", [False, True])
 def test_two_identical_scanners_get_two_names_and_hotplug_withdraws_one(tmp_path, escl_off):
     """Two scanners of one model: two instances with distinct names; the one unplugged says
-    goodbye, the other stays. A scanner with eSCL off is not announced at all."""
+    goodbye, the other stays and, now the default scanner (served at /eSCL), is announced with
+    rs=eSCL. A scanner with eSCL off is not announced at all."""
     hostname = f"dnssdtest{uuid.uuid4().hex[:8]}"
     overrides = {"fake:2": {"escl": False}} if escl_off else {}
     cfg = config(tmp_path, scanners={k: ScannerOverrides(**v) for k, v in overrides.items()})
@@ -242,7 +245,7 @@ def test_two_identical_scanners_get_two_names_and_hotplug_withdraws_one(tmp_path
 
     async def main():
         app = await build_app(cfg, [])
-        announcer = DnssdAnnouncer(cfg.http_port, families=(socket.AF_INET,), hostname=hostname)
+        announcer = DnssdAnnouncer(cfg.http_port, families=(socket.AF_INET,), hostname=hostname, routes=app.escl_routes)
         browser = Browser(f"{hostname}.local.")
         hotplug = Hotplug(
             app, None, dnssd=announcer, list_scanners=list_scanners, make_scanner=lambda i: FakeScanner(i)
@@ -258,10 +261,13 @@ def test_two_identical_scanners_get_two_names_and_hotplug_withdraws_one(tmp_path
             assert {txt_of(i)["UUID"] for i in browser.infos.values()} == {
                 s.escl.uuid for s in app.scanners if s.escl is not None
             }
+            assert txt_of(browser.infos[first])["rs"] == "eSCL"  # fake:0 is served at /eSCL too
+            assert txt_of(browser.infos[second])["rs"] == "scanners/fake-1/eSCL"
             del listed[0]  # fake:0 unplugged
             await hotplug.reconcile()
             await browser.wait(lambda: ("removed", first) in browser.events)
             assert ("removed", second) not in browser.events
+            await browser.wait(lambda: txt_of(browser.infos[second])["rs"] == "eSCL")  # /eSCL moved to fake:1
             assert [name for _lo, name in announcer.announced] == [second]
         finally:
             await hotplug.stop()
