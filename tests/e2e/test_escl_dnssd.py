@@ -117,7 +117,7 @@ def listed(net, avahi, client_dir: Path) -> dict[str, str]:
     """``scanimage -L`` in the client namespace: device name -> description."""
     result = in_client(net, avahi, "scanimage", "-L", sane_dir=client_dir, timeout=60)
     assert result.returncode == 0, result.stderr
-    return dict(m.groups() for m in map(DEVICE_LINE.search, result.stdout.splitlines()) if m)
+    return {m[1]: m[2] for m in map(DEVICE_LINE.search, result.stdout.splitlines()) if m}
 
 
 def unescape(field: str) -> str:
