@@ -94,6 +94,16 @@ def _shape(interface: Interface, addresses: Iterable[InterfaceAddress]) -> tuple
     return interface.name, tuple((a.family, a.address) for a in addresses)
 
 
+def record_addresses(addresses: Sequence[InterfaceAddress]) -> list[InterfaceAddress]:
+    """The addresses of an interface put in our A/AAAA records: every IPv4 one, and the IPv6 ones
+    that are not link-local, or the link-local ones when there are no others. A client handed
+    ``fe80::...`` without its zone cannot connect (sane-backends' ``escl`` builds such a URL), so
+    a routable IPv6 address wins when the interface has one."""
+    v6 = [a for a in addresses if a.family == socket.AF_INET6]
+    routable = [a for a in v6 if not a.link_local]
+    return [a for a in addresses if a.family != socket.AF_INET6 or a in (routable or v6)]
+
+
 @dataclass(eq=False)
 class _Link:
     """One interface announced on: its python-zeroconf instance, the addresses in our A/AAAA
@@ -271,7 +281,7 @@ class DnssdAnnouncer:
             port=self.http_port,
             properties=txt_record(service, admin, self.routes is not None and self.routes.default is service),
             server=self.server,
-            parsed_addresses=[a.address for a in link.addresses],
+            parsed_addresses=[a.address for a in record_addresses(link.addresses)],
         )
 
     def _register(self, link: _Link, service: EsclService) -> None:

@@ -1,7 +1,7 @@
 """End to end: both eSCL clients discover the real service with DNS-SD and scan through the device
 they discovered, across a veth pair between two network namespaces of our own.
 
-The service (``python -m firmware --host 0.0.0.0``, the SANE ``test`` backend, one scanner) runs in
+The service (``python -m firmware --host ""``: IPv4 and IPv6; the SANE ``test`` backend, one scanner) runs in
 the device namespace and announces ``_uscan._tcp`` with python-zeroconf. The client namespace has
 a private D-Bus system bus and a private avahi-daemon (:class:`tests.escl_clients.PrivateAvahi`),
 which is how sane-airscan (eSCL mode, discovery on, no manual device) and sane-backends' ``escl``
@@ -81,7 +81,7 @@ def service(net, sane_dir, tmp_path_factory):
         "-m",
         "firmware",
         "--host",
-        "0.0.0.0",
+        "",
         "--port",
         str(HTTP_PORT),
         "--state-dir",
@@ -135,7 +135,11 @@ def browse(net, avahi) -> list[list[str]]:
 
 
 def test_avahi_resolves_the_announcement_with_the_txt_keys(net, avahi, service):
-    rows = wait_for(lambda: [r for r in browse(net, avahi) if r[3] == FRIENDLY_NAME and r[2] == "IPv4"], 20, 0.5)
+    def both_families():
+        rows = [r for r in browse(net, avahi) if r[3] == FRIENDLY_NAME]
+        return rows if {r[2] for r in rows} == {"IPv4", "IPv6"} else None  # announced over IPv4 and IPv6
+
+    rows = wait_for(both_families, 20, 0.5)
     _flag, _interface, _family, _name, service_type, _domain, host, address, port, txt = rows[0][:10]
     assert (service_type, address, port) == ("_uscan._tcp", DEVICE_V4, str(HTTP_PORT))
     assert host.endswith(".local") and host != "wsdtest-client.local"

@@ -26,7 +26,7 @@ from drivers.fake import DEFAULT_CAPABILITIES, FakeScanner
 from firmware.app import build_app
 from firmware.config import Config, ScannerOverrides
 from firmware.dpws.interfaces import IFF_LOOPBACK, IFF_MULTICAST, IFF_RUNNING, IFF_UP, Interface, InterfaceAddress
-from firmware.escl.dnssd import DnssdAnnouncer, allowed_addresses, host_label
+from firmware.escl.dnssd import DnssdAnnouncer, allowed_addresses, host_label, record_addresses
 from firmware.escl.model import ESCL_VERSION, ScannerCapabilities
 from firmware.escl.txt import MAX_INSTANCE_OCTETS, SERVICE_TYPE, instance_name, txt_record
 from firmware.hotplug import Hotplug
@@ -139,6 +139,14 @@ def test_an_allow_list_chooses_the_families_announced():
     assert allowed_addresses(v4, AllowList(["10.0.0.0/8"])) == ()
     assert allowed_addresses(v6, AllowList(["198.18.0.0/15"])) == ()
     assert allowed_addresses(v6, AllowList(["fd00::/8"])) == v6  # the link-local address goes with its interface
+
+
+def test_link_local_ipv6_addresses_are_announced_only_without_a_routable_one():
+    v4 = InterfaceAddress(socket.AF_INET, "198.18.5.2", 24)
+    local = InterfaceAddress(socket.AF_INET6, "fe80::2", 64)
+    ula = InterfaceAddress(socket.AF_INET6, "fd00:5::2", 64)
+    assert record_addresses([v4, local, ula]) == [v4, ula]
+    assert record_addresses([local, v4]) == [local, v4]
 
 
 # --- announced on loopback, found by a python-zeroconf browser ----------------------------------
