@@ -284,3 +284,33 @@ def test_two_identical_scanners_get_two_names_and_hotplug_withdraws_one(tmp_path
             await app.stop()
 
     asyncio.run(main())
+
+
+def test_interfaces_are_chosen_like_ws_discovery(mocker):
+    """The kernel's interface list is the only stand-in: the selection rules are the announcer's own."""
+    up = IFF_UP | IFF_RUNNING | IFF_MULTICAST
+    eth0 = Interface(
+        2,
+        "eth0",
+        up,
+        (
+            InterfaceAddress(socket.AF_INET, "198.18.5.2", 24),
+            InterfaceAddress(socket.AF_INET6, "fd00:5::2", 64),
+        ),
+    )
+    wlan0 = Interface(3, "wlan0", up, (InterfaceAddress(socket.AF_INET, "198.18.6.2", 24),))
+    docker0 = Interface(4, "docker0", up, (InterfaceAddress(socket.AF_INET, "172.17.0.1", 16),))
+    down = Interface(5, "eth1", IFF_MULTICAST, (InterfaceAddress(socket.AF_INET, "198.18.7.2", 24),))
+    lo = Interface(1, "lo", IFF_UP | IFF_RUNNING | IFF_LOOPBACK, (InterfaceAddress(socket.AF_INET, "127.0.0.1", 8),))
+    mocker.patch("firmware.escl.dnssd.read_interfaces", return_value=[lo, eth0, wlan0, docker0, down])
+
+    def chosen(**options) -> dict[str, tuple[str, ...]]:
+        announcer = DnssdAnnouncer(5358, hostname="x", **options)
+        return {i.name: tuple(a.address for a in addresses) for i, addresses in announcer._wanted().values()}
+
+    assert chosen() == {"eth0": ("198.18.5.2", "fd00:5::2"), "wlan0": ("198.18.6.2",)}
+    assert chosen(families=(socket.AF_INET,)) == {"eth0": ("198.18.5.2",), "wlan0": ("198.18.6.2",)}
+    assert chosen(interfaces_allow=["wlan*"]) == {"wlan0": ("198.18.6.2",)}
+    assert chosen(interfaces_deny=["eth0"]) == {"wlan0": ("198.18.6.2",)}
+    assert chosen(allow=AllowList(["198.18.6.0/24"])) == {"wlan0": ("198.18.6.2",)}
+    assert chosen(allow=AllowList(["fd00::/8"])) == {"eth0": ("fd00:5::2",)}
