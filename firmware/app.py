@@ -211,6 +211,12 @@ class App:
         self.scanners.append(served)
         return served
 
+    def friendly_name(self, served: ServedScanner) -> str:
+        """The name ``served`` is shown by: the configured one, else its numbered default
+        (the same as its DPWS FriendlyName; the DNS-SD instance name of its eSCL service)."""
+        settings = served.service.settings
+        return device_metadata(served.scanner.info, settings.friendly_name, settings.name_number).friendly_name
+
     def update_metadata(self, served: ServedScanner) -> bool:
         """Serve ``served``'s DPWS metadata as the configuration gives it now (the friendly
         name may have changed): the device endpoint answers with the new metadata, and
@@ -277,6 +283,7 @@ async def build_app(config: Config, scanners: list[Scanner]) -> App:
     cannot be bound.
     """
     app = App(config=config, router=SoapRouter(AllowList(config.allow)))
+    app.escl_routes = EsclRoutes(app.router)
     for scanner in scanners:
         await app.add_scanner(scanner)
     app.server = LimitedHTTPServer(

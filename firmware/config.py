@@ -76,6 +76,7 @@ class Config:
     state_dir: Path = DEFAULT_STATE_DIR
     trace_soap: bool = False
     discovery: bool = True
+    dnssd: bool = True
     push_identifier_timeout: float = 60.0
     max_connections: int = 64
     idle_timeout: float = 60.0
@@ -189,6 +190,7 @@ KEYS: dict[str, Callable[[str, Any], Any]] = {
     "state_dir": _path,
     "trace_soap": _bool,
     "discovery": _bool,
+    "dnssd": _bool,
     "push_identifier_timeout": _seconds,
     "max_connections": _int_in(4, 4096),
     "idle_timeout": _seconds,

@@ -10,10 +10,11 @@ would never see a new one), then reconciles (:meth:`Hotplug.reconcile`):
 
 * a device SANE lists that is not served (and not ``disabled`` in the
   configuration) gets a driver, a scan service and a device endpoint
-  (:meth:`firmware.app.App.add_scanner`) and is announced with Hello;
-* a served scanner the configuration now disables is withdrawn (Bye, HTTP 404,
-  its active job ends Aborted);
-* a served scanner SANE no longer lists is withdrawn: Bye, its paths answer
+  (:meth:`firmware.app.App.add_scanner`) and is announced with Hello (WSD) and
+  DNS-SD (eSCL);
+* a served scanner the configuration now disables is withdrawn (Bye, DNS-SD goodbye,
+  HTTP 404, its active job ends Aborted);
+* a served scanner SANE no longer lists is withdrawn: Bye and DNS-SD goodbye, its paths answer
   HTTP 404, its active job ends Aborted as a DEVICE_GONE failure ends it
   (JobCompletedWithErrors, ScannerStopped) and its worker is stopped
   (:meth:`firmware.app.App.remove_scanner`). A scanner whose SANE name carries a
@@ -39,12 +40,16 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from drivers.base import Condition, Scanner, ScannerError, ScannerInfo
 
 from .app import App, ServedScanner
 from .config import Config
 from .dpws import DiscoveryService
+
+if TYPE_CHECKING:
+    from .escl.dnssd import DnssdAnnouncer
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +115,8 @@ class Hotplug:
     """Keeps ``app``'s scanners equal to what SANE lists, re-enumerating on USB changes.
 
     ``discovery``: the running ``DiscoveryService`` (Hello/Bye per scanner), or
-    None when discovery is off. ``sane_config_dir``: SANE_CONFIG_DIR of the
+    None when discovery is off. ``dnssd``: the running DNS-SD announcer of the eSCL
+    services (:class:`~firmware.escl.dnssd.DnssdAnnouncer`), or None. ``sane_config_dir``: SANE_CONFIG_DIR of the
     enumeration and driver workers (None: this process's environment).
     ``list_scanners``: async callable returning the :class:`ScannerInfo` list
     (default :func:`drivers.sane.list_scanners`); ``make_scanner``: the driver
@@ -128,6 +134,7 @@ class Hotplug:
         app: App,
         discovery: DiscoveryService | None = None,
         *,
+        dnssd: DnssdAnnouncer | None = None,
         sane_config_dir: str | None = None,
         list_scanners: Callable[[], Awaitable[list[ScannerInfo]]] | None = None,
         make_scanner: Callable[[ScannerInfo], Scanner | None] | None = None,
@@ -137,6 +144,7 @@ class Hotplug:
     ) -> None:
         self.app = app
         self.discovery = discovery
+        self.dnssd = dnssd
         self._sane_config_dir = sane_config_dir
         self._list = list_scanners or self._list_sane
         self._make = make_scanner or (lambda info: sane_scanner_for(app.config, info, sane_config_dir))
@@ -284,10 +292,12 @@ class Hotplug:
         log.debug("scanner %s (%s %s) added", info.name, info.vendor, info.model)
         if self.discovery is not None and served.wsd:  # eSCL only: no WS-Discovery
             await self.discovery.add_device(served.device)
+        if self.dnssd is not None and served.escl is not None:
+            await self.dnssd.add(served.escl, self.app.friendly_name(served))
         return served
 
     async def _withdraw(self, served: ServedScanner, gone: bool = True) -> None:
-        """Stop serving ``served`` and send Bye; ``gone``: it was unplugged (its job ends as
+        """Stop serving ``served``, send Bye and withdraw its DNS-SD announcement; ``gone``: it was unplugged (its job ends as
         DEVICE_GONE ends it), else it was disabled (its job ends Aborted)."""
         error = (
             ScannerError(Condition.DEVICE_GONE, f"{served.name}: the scanner is no longer connected") if gone else None
@@ -295,4 +305,6 @@ class Hotplug:
         steps = [self.app.remove_scanner(served, error)]  # first: its paths answer 404 at once
         if self.discovery is not None:
             steps.append(self.discovery.remove_device(served.device))
+        if self.dnssd is not None and served.escl is not None:
+            steps.append(self.dnssd.remove(served.escl))
         await asyncio.gather(*steps)

@@ -11,7 +11,9 @@ and brings the running service in line with it, without dropping a client:
   ScannerElementsChangeEvent (:meth:`firmware.scan.service.ScanService.reconfigure`);
   when the DPWS metadata changes (the friendly name), MetadataVersion is
   incremented and the devices are announced again with Hello;
-* the allow-list (HTTP and WS-Discovery), ``trace_soap``, and the
+* the DNS-SD announcement of the eSCL services (instance name, TXT record, the interfaces
+  the allow-list permits);
+* the allow-list (HTTP, WS-Discovery and DNS-SD), ``trace_soap``, and the
   ``[eventing]`` limits for subscriptions made from now on.
 
 Scanners newly ``disabled`` are withdrawn, and newly enabled ones served, by the
@@ -26,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from typing import TYPE_CHECKING
 
 from drivers.base import ScannerError
 
@@ -36,6 +39,9 @@ from .dpws.identity import IdentityError
 from .wire.access import AllowList
 from .wire.handler import set_soap_tracing
 
+if TYPE_CHECKING:
+    from .escl.dnssd import DnssdAnnouncer
+
 log = logging.getLogger(__name__)
 
 RESTART_KEYS = (
@@ -44,6 +50,7 @@ RESTART_KEYS = (
     "interfaces",
     "state_dir",
     "discovery",
+    "dnssd",
     "worker_timeout",
     "max_connections",
     "idle_timeout",
@@ -56,11 +63,14 @@ IDLE_WAIT = 3600.0
 reload stops waiting to read its capabilities again (they are then read at its next job)."""
 
 
-async def apply_config(app: App, config: Config, discovery: DiscoveryService | None = None) -> tuple[str, ...]:
+async def apply_config(
+    app: App, config: Config, discovery: DiscoveryService | None = None, dnssd: DnssdAnnouncer | None = None
+) -> tuple[str, ...]:
     """Serve with ``config`` from now on (see the module docstring).
 
     ``discovery``: the running WS-Discovery service, announced again when a
-    device's metadata changed. Returns the :data:`RESTART_KEYS` whose new value
+    device's metadata changed; ``dnssd``: the running DNS-SD announcer, told the new
+    allow-list, names and TXT records. Returns the :data:`RESTART_KEYS` whose new value
     waits for a restart. Never raises: a scanner that cannot be reconfigured is
     logged and keeps its previous settings.
     """
@@ -73,6 +83,11 @@ async def apply_config(app: App, config: Config, discovery: DiscoveryService | N
     results = await asyncio.gather(*(_reconfigure(app, served) for served in list(app.scanners)))
     if discovery is not None and any(results):
         await discovery.announce()  # Hello with the new MetadataVersion
+    if dnssd is not None:
+        dnssd.set_allow(app.router.allow)
+        for served in list(app.scanners):
+            if served.escl is not None:
+                await dnssd.update(served.escl, app.friendly_name(served))
     for key in pending:
         log.warning("configuration: %s changed; it takes effect when the service restarts", key)
     return pending

@@ -1,4 +1,4 @@
-"""Serving: the app, WS-Discovery and hotplug started, SIGHUP reloads, SIGINT/SIGTERM stop.
+"""Serving: the app, WS-Discovery, DNS-SD (eSCL) and hotplug started, SIGHUP reloads, SIGINT/SIGTERM stop.
 
 :func:`run` is what ``wsd-scan-server`` does once the configuration has loaded
 (:mod:`firmware.cli`); it tells systemd READY/RELOADING/STOPPING (:mod:`firmware.notify`)
@@ -54,6 +54,7 @@ async def _serve(config: Config, load_config: Callable[[], Config]) -> int:
             peer_allowed=lambda peer: app.router.allow.permits(peer),
         )
         await discovery.start()
+    dnssd = await _start_dnssd(config, app)
     ready = False
 
     def changed(changes) -> None:
@@ -67,11 +68,11 @@ async def _serve(config: Config, load_config: Callable[[], Config]) -> int:
         if ready:  # READY=1 must be the first notification
             notify(f"STATUS=serving {len(app.scanners)} scanner(s) on port {config.http_port}")
 
-    hotplug = Hotplug(app, discovery, on_change=changed)
+    hotplug = Hotplug(app, discovery, dnssd=dnssd, on_change=changed)
     reloads: set[asyncio.Task] = set()
 
     def reload() -> None:  # SIGHUP: read the configuration again, then re-enumerate SANE
-        task = asyncio.get_running_loop().create_task(_reload(app, discovery, hotplug, load_config))
+        task = asyncio.get_running_loop().create_task(_reload(app, discovery, dnssd, hotplug, load_config))
         reloads.add(task)
         task.add_done_callback(reloads.discard)
 
@@ -97,11 +98,40 @@ async def _serve(config: Config, load_config: Callable[[], Config]) -> int:
         task.cancel()
     if discovery is not None:
         await discovery.stop()  # Bye
+    if dnssd is not None:
+        await dnssd.stop()  # goodbye packets
     await app.stop()
     return 0
 
 
-async def _reload(app, discovery, hotplug, load_config: Callable[[], Config]) -> None:
+async def _start_dnssd(config: Config, app):
+    """The running DNS-SD announcer of the eSCL services, or None when the configuration turns it
+    off, the server listens on one address only, or it cannot start (logged)."""
+    if not config.dnssd:
+        log.info("DNS-SD off (configuration)")
+        return None
+    if config.host not in WILDCARDS:
+        log.info("DNS-SD off: listening on %s only, not on every interface", config.host)
+        return None
+    from .dpws import served_families
+    from .escl.dnssd import DnssdAnnouncer
+
+    announcer = DnssdAnnouncer(
+        config.http_port,
+        config.interfaces or None,
+        families=served_families(config.host),
+        allow=app.router.allow,
+        routes=app.escl_routes,
+    )
+    try:
+        await announcer.start()
+    except OSError as exc:
+        log.warning("DNS-SD off: cannot watch the network interfaces: %s", exc)
+        return None
+    return announcer
+
+
+async def _reload(app, discovery, dnssd, hotplug, load_config: Callable[[], Config]) -> None:
     """One reload (SIGHUP): a configuration that does not load is logged and the running one
     kept; otherwise it is applied (:func:`firmware.reload.apply_config`). Then SANE is
     enumerated again (scanners enabled or disabled, network scanners). Never raises."""
@@ -114,7 +144,7 @@ async def _reload(app, discovery, hotplug, load_config: Callable[[], Config]) ->
         log.error("configuration not reloaded: %s", exc)
         config = None
     if config is not None:
-        await apply_config(app, config, discovery)
+        await apply_config(app, config, discovery, dnssd)
     await hotplug.trigger()
     if config is not None:
         log.info("configuration reloaded")
