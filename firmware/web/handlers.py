@@ -61,10 +61,13 @@ class _WebHandler(tornado.web.RequestHandler):
         """Store the :class:`~firmware.web.WebPage`."""
         self.page = page
 
-    def text(self, status: int, message: str) -> None:
-        """Answer ``status`` with ``message`` as one line of plain text."""
+    def text(self, status: int, message: str, retry_after: int | None = None) -> None:
+        """Answer ``status`` with ``message`` as one line of plain text (and ``Retry-After``
+        seconds when given)."""
         self.clear()
         self.set_status(status)
+        if retry_after is not None:
+            self.set_header("Retry-After", str(retry_after))
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
         self.finish(message.rstrip("\n") + "\n")
@@ -152,8 +155,7 @@ class ScanHandler(_WebHandler):
             self.text(400, f"Cannot scan: {exc}")
             return
         except Busy as exc:
-            self.set_header("Retry-After", "10")
-            self.text(503, f"Cannot scan: {exc}")
+            self.text(503, f"Cannot scan: {exc}", retry_after=10)
             return
         job = run.job
         self.set_header("Content-Type", form.mime)
