@@ -169,7 +169,7 @@ def test_events_send_the_state_then_every_change(fake, tmp_path):
 
 def test_events_show_the_job_in_progress_and_the_jam_with_its_advice(tmp_path):
     slow = FakeScanner(page_delay=0.4, adf_pages=3)
-    with serve(slow, tmp_path / "state") as (app, _url, loop):
+    with serve(slow, tmp_path / "state") as (app, _url, _loop):
         stream = EventStream(port_of(app))
         try:
             stream.next_state()
@@ -343,7 +343,7 @@ def test_a_feeder_scan_as_png_takes_one_sheet_and_as_pdf_every_sheet(tmp_path):
 
 def test_a_scan_while_the_scanner_is_busy_is_refused_with_503(tmp_path):
     slow = FakeScanner(page_delay=1.0)
-    with serve(slow, tmp_path / "state") as (app, _url, loop):
+    with serve(slow, tmp_path / "state") as (app, _url, _loop):
         port = port_of(app)
         first = background(lambda: request(port, "POST", "/scan", "scanner=fake-0&resolution=75"))
         wait_for(lambda: app.scanners[0].service.jobs.active is not None)
