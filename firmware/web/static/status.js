@@ -31,6 +31,7 @@ function bytes(n) {
 
 function duration(s) {
   if (s === undefined || s === null) return "–";
+  if (s < 10) return `${s.toFixed(1)} s`;
   s = Math.round(s);
   const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
   if (d) return `${d} d ${h} h`;
@@ -195,7 +196,7 @@ function renderHistory(box, s) {
   box.replaceChildren(el("table", {},
     el("thead", {}, el("tr", {}, ...["Job", "Outcome", "Pages", "Took", "By", "At"].map((h) => el("th", {}, h)))),
     el("tbody", {}, ...s.history.map((j) => el("tr", { "data-job": j.id },
-      el("td", {}, `${j.id} ${j.name}`),
+      el("td", {}, `#${j.id} ${j.name}`),
       el("td", { class: j.state }, j.state, j.problem ? el("div", { class: "muted" }, `${j.problem}. ${j.advice || ""}`) : null),
       el("td", {}, j.pages), el("td", {}, duration(j.duration)),
       el("td", {}, j.user), el("td", {}, when(j.created)))))));
@@ -205,7 +206,7 @@ function renderSubscribers(box, s) {
   if (s.subscribers.length === 0) { box.replaceChildren(el("p", { class: "note" }, "None.")); return; }
   box.replaceChildren(el("ul", {}, ...s.subscribers.map((sub) => el("li", {},
     el("strong", {}, sub.pc), sub.from && sub.from !== sub.pc ? ` (${sub.from})` : "",
-    ` · ${sub.events} event kinds · renews within ${duration(sub.expires_in)}`,
+    ` · subscription renews within ${duration(sub.expires_in)}`,
     sub.destinations.length ? el("div", { class: "muted" },
       "Destinations: " + sub.destinations.map((d) => d.name).join(", ")) : null))));
 }
