@@ -43,6 +43,7 @@ if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
         allow_module_level=True,
     )
 
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
@@ -136,8 +137,10 @@ def test_status_page_in_a_browser(tmp_path, browser, sink):
                 break
             try:
                 pages.append(int(shown[0].text.split()[0]))
-                scanned.append(int(browser.find_element(By.CSS_SELECTOR, "section#test-0 .job-bytes").get_attribute("data-bytes")))
-            except Exception:  # noqa: BLE001 - the job ended between the two look-ups: the section was redrawn
+                scanned.append(
+                    int(browser.find_element(By.CSS_SELECTOR, "section#test-0 .job-bytes").get_attribute("data-bytes"))
+                )
+            except (NoSuchElementException, StaleElementReferenceException):  # the job ended between two look-ups
                 continue
             time.sleep(0.1)
         assert len(set(pages)) >= 3 and pages == sorted(pages), pages  # pages done went up, step by step
@@ -168,6 +171,9 @@ def test_status_page_in_a_browser(tmp_path, browser, sink):
         until(browser, lambda d: advice in text_of(d, "section#test-0 form.scan .message"))
         assert "Aborted" in text_of(browser, "section#test-0 .history tbody tr")
 
+        browser.set_window_size(400, 900)  # a phone: nothing wider than the screen
+        until(browser, lambda d: d.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"))
+        browser.set_window_size(1100, 1600)
         browser.execute_script("window.scrollTo(0, 0)")
         shot = tmp_path / "status-page.png"
         assert browser.save_screenshot(str(shot))
