@@ -117,20 +117,26 @@ def _ended(served: ServedScanner, job: Job) -> dict[str, Any]:
 
 
 def _subscribers(served: ServedScanner) -> list[dict[str, Any]]:
+    """The subscriptions of ``served``'s event source with the destinations each registered;
+    ``expires``: the wall-clock time it ends unless renewed, to the second (a time rather than
+    a countdown, so the page's state does not change every second while a PC is subscribed)."""
     try:
-        now = asyncio.get_running_loop().time()
+        left = asyncio.get_running_loop().time()
     except RuntimeError:
-        now = None
+        left = None
+    now = dt.datetime.now(dt.UTC)
     destinations = served.push.registry.destinations() if served.push is not None else []
     found = []
     for subscription in served.events.subscriptions.subscriptions():
+        expires = None
+        if left is not None:
+            expires = (now + dt.timedelta(seconds=subscription.expires_at - left)).replace(microsecond=0)
         found.append(
             {
                 "pc": subscription.client,
                 "from": subscription.source,
                 "notify_to": subscription.notify_to.address,
-                "expires_in": round(subscription.expires_at - now) if now is not None else None,
-                "events": len(subscription.actions),
+                "expires": _iso(expires),
                 "destinations": [
                     {"name": d.client_display_name, "context": d.client_context}
                     for d in destinations

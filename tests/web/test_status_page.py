@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import datetime
 import http.client
 import io
 import json
@@ -207,7 +208,7 @@ def test_events_show_the_job_in_progress_and_the_jam_with_its_advice(tmp_path):
 
 
 def test_subscribed_pcs_and_their_destinations_are_listed(fake, sink, tmp_path):
-    with serve(fake, tmp_path / "state") as (app, url, _loop):
+    with serve(fake, tmp_path / "state") as (app, url, loop):
         pc = PC("PC1", "127.0.0.1", sink, url)
         assert pc.subscribe().status == 200
         stream = EventStream(port_of(app))
@@ -215,9 +216,36 @@ def test_subscribed_pcs_and_their_destinations_are_listed(fake, sink, tmp_path):
             (subscriber,) = stream.next_state()["scanners"][0]["subscribers"]
         finally:
             stream.close()
-        assert subscriber["pc"] == "127.0.0.1" and subscriber["expires_in"] > 0
+        assert subscriber["pc"] == "127.0.0.1"
+        expires = datetime.datetime.fromisoformat(subscriber["expires"])
+        assert expires > datetime.datetime.now(datetime.UTC)
         names = {d["name"] for d in subscriber["destinations"]}
         assert "Scan to PC1" in names and len(names) == 5
+
+        # idle with a PC subscribed, the state stays the same (the uptime aside): nothing to send
+        async def state():
+            document = app.web.snapshot()
+            del document["uptime"]
+            return document
+
+        before = asyncio.run_coroutine_threadsafe(state(), loop).result(5)
+        time.sleep(1.5)
+        assert asyncio.run_coroutine_threadsafe(state(), loop).result(5) == before
+
+
+def test_an_unchanged_state_is_not_sent_again() -> None:
+    sent: list[bytes] = []
+    documents = iter([{"n": 1, "uptime": 1}, {"n": 1, "uptime": 2}, {"n": 2, "uptime": 3}])
+
+    class Stream:
+        def offer(self, message: bytes) -> None:
+            sent.append(message)
+
+    broadcaster = web_events.Broadcaster(lambda: next(documents))
+    broadcaster.streams.add(Stream())  # type: ignore[arg-type]
+    for _ in range(3):
+        broadcaster._publish()
+    assert [json.loads(m.split(b"data: ")[1]) for m in sent] == [{"n": 1, "uptime": 1}, {"n": 2, "uptime": 3}]
 
 
 def test_the_number_of_streams_is_capped(fake, tmp_path):

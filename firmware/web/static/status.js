@@ -206,7 +206,7 @@ function renderSubscribers(box, s) {
   if (s.subscribers.length === 0) { box.replaceChildren(el("p", { class: "note" }, "None.")); return; }
   box.replaceChildren(el("ul", {}, ...s.subscribers.map((sub) => el("li", {},
     el("strong", {}, sub.pc), sub.from && sub.from !== sub.pc ? ` (${sub.from})` : "",
-    ` · subscription renews within ${duration(sub.expires_in)}`,
+    sub.expires ? ` · subscribed until ${when(sub.expires)} (the PC renews it)` : "",
     sub.destinations.length ? el("div", { class: "muted" },
       "Destinations: " + sub.destinations.map((d) => d.name).join(", ")) : null))));
 }
