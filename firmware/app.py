@@ -37,6 +37,7 @@ from .pushscan.http import PushHandler
 from .scan.eventsource import EventSource, attach_eventing
 from .scan.service import ScanService, ServiceSettings
 from .state import StateStore
+from .web import WebPage, attach_web
 from .wire.access import AllowList
 from .wire.handler import MAX_REQUEST_BYTES
 from .wire.router import SoapRouter
@@ -97,6 +98,12 @@ def scan_path(sane_name: str) -> str:
     return f"/scanners/{slug(sane_name)}"
 
 
+def page_anchor(path: str) -> str:
+    """The status page's anchor of the scanner served at ``path`` (its last segment: ``test-0``),
+    the fragment of its PresentationUrl (:mod:`firmware.web`)."""
+    return path.rsplit("/", 1)[-1]
+
+
 @dataclass(eq=False)
 class ServedScanner:
     """One scanner as served: its driver, scan service, scan service URL path, DPWS device,
@@ -141,6 +148,7 @@ class App:
     names: NameNumbers | None = None
     router: SoapRouter = field(default_factory=SoapRouter)
     escl_routes: EsclRoutes | None = None
+    web: WebPage | None = None
 
     def urls(self, host: str, scanners: list[ServedScanner] | None = None) -> list[tuple[ServedScanner, str]]:
         """The full scan service URL of every scanner (or of ``scanners``) with WSD on, for clients reaching us at ``host``."""
@@ -199,7 +207,7 @@ class App:
         if overrides.wsd:
             self.router.add(path, {**service.operations(), **served.events.operations()})
             self.router.add_handler(served.push_path, PushHandler, {"push": served.push})
-            self.router.add(device.path, device_operations(device, metadata, path))
+            self.router.add(device.path, device_operations(device, metadata, path, page_anchor(path)))
         if overrides.escl:
             make_and_model = f"{metadata.manufacturer} {metadata.model}".strip()
             served.escl = EsclService(
@@ -209,6 +217,8 @@ class App:
                 self.escl_routes = EsclRoutes(self.router)
             self.escl_routes.add(served.escl)
         self.scanners.append(served)
+        if self.web is not None:
+            self.web.watch(served)
         return served
 
     def friendly_name(self, served: ServedScanner) -> str:
@@ -230,7 +240,9 @@ class App:
         metadata = device_metadata(served.scanner.info, settings.friendly_name, settings.name_number)
         bumped = served.device.identity.update_metadata(metadata.digest([served.path]))
         self.router.remove(served.device.path)
-        self.router.add(served.device.path, device_operations(served.device, metadata, served.path))
+        self.router.add(
+            served.device.path, device_operations(served.device, metadata, served.path, page_anchor(served.path))
+        )
         return bumped
 
     async def remove_scanner(self, served: ServedScanner, error: ScannerError | None = None) -> None:
@@ -249,6 +261,8 @@ class App:
         served.scanner.watch_buttons(None)
         await served.service.shutdown(error)
         await served.events.close()  # SubscriptionEnd after the last job events
+        if self.web is not None:
+            self.web.broadcaster.kick()
 
     def _free_path(self, path: str) -> str:
         taken = set(self.router.paths)
@@ -262,6 +276,8 @@ class App:
         """Stop serving, abort running jobs and stop the scanner workers."""
         if self.server is not None:
             self.server.stop()
+        if self.web is not None:
+            self.web.close()
         for served in list(self.scanners):
             await served.service.shutdown()
             await served.events.close()
@@ -277,6 +293,7 @@ def server_limits(config: Config) -> ServerLimits:
 async def build_app(config: Config, scanners: list[Scanner]) -> App:
     """Serve ``scanners`` (see :meth:`App.add_scanner`) and start listening on ``config.host:http_port``.
 
+    The status page is served at ``/`` (:mod:`firmware.web`).
     Clients outside ``config.allow`` get HTTP 403 on every path; connections are capped
     and timed out as configured (:mod:`firmware.wire.server`). Scanners that fail
     to report capabilities are logged and skipped. Raises OSError when the port
@@ -284,6 +301,7 @@ async def build_app(config: Config, scanners: list[Scanner]) -> App:
     """
     app = App(config=config, router=SoapRouter(AllowList(config.allow)))
     app.escl_routes = EsclRoutes(app.router)
+    app.web = attach_web(app)
     for scanner in scanners:
         await app.add_scanner(scanner)
     app.server = LimitedHTTPServer(

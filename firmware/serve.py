@@ -40,6 +40,9 @@ async def _serve(config: Config, load_config: Callable[[], Config]) -> int:
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", config.host, config.http_port, exc.strerror or exc)
         return 1
+    for host in _client_hosts(config.host):
+        authority = f"[{host}]" if ":" in host else host
+        log.info("status page http://%s:%d/", authority, config.http_port)
     discovery = None
     if not config.discovery:
         log.info("WS-Discovery off (configuration)")

@@ -330,7 +330,9 @@ def test_metadata_carries_what_real_devices_and_go_mfp_carry(tmp_path):
         body, metadata = metadata_answer(base, served)
         model_, device = metadata.this_model, metadata.this_device
         assert model_.model_number == "Scanner 1"
-        assert model_.presentation_url == base + "/"
+        assert (
+            model_.presentation_url == base + "/#" + served.path.rsplit("/", 1)[-1]
+        )  # the status page, at this scanner
         assert model_.manufacturer_url == base + "/" and model_.model_url == base + "/"
         assert device.firmware_version and device.serial_number == "fake:0"
         container_id = device.container_id

@@ -35,9 +35,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "firmware.pushscan",
         "firmware.escl",
     ),  # scan to PC: destinations, triggers, the CreateScanJob check (hooks into scan); eSCL
-    (  # configuration, wiring, the command line
+    (  # configuration, wiring, the command line; the status page (it reads the whole app)
         "firmware.config",
         "firmware.app",
+        "firmware.web",
         "firmware.hotplug",
         "firmware.reload",
         "firmware.serve",

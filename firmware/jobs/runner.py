@@ -38,8 +38,9 @@ class PageBuffer:
         return len(self.data) // self.info.bytes_per_line if self.info.bytes_per_line else 0
 
 
-async def assemble(page: Page) -> PageBuffer:
-    """Read all row chunks of ``page`` into one buffer (preallocated when the height is known).
+async def assemble(page: Page, progress: Callable[[int], None] | None = None) -> PageBuffer:
+    """Read all row chunks of ``page`` into one buffer (preallocated when the height is known);
+    ``progress`` is called with the size in bytes of each chunk as it arrives.
 
     Raises :class:`ScannerError` when the device fails mid-page.
     """
@@ -49,6 +50,8 @@ async def assemble(page: Page) -> PageBuffer:
         view = memoryview(data)
         offset = 0
         async for chunk in page.chunks():
+            if progress is not None:
+                progress(len(chunk))
             end = offset + len(chunk)
             if end > len(data):  # more rows than announced: keep them
                 view.release()
@@ -63,6 +66,8 @@ async def assemble(page: Page) -> PageBuffer:
     else:
         data = bytearray()
         async for chunk in page.chunks():
+            if progress is not None:
+                progress(len(chunk))
             data += chunk
     return PageBuffer(info, data)
 
@@ -94,6 +99,8 @@ class ScanRunner:
         self._delivered = 0
         self._closed = False
         self.exhausted = False
+        self.bytes_scanned = 0
+        """Raw image bytes read from the device so far, over every side of the job (progress)."""
 
     async def start(self) -> None:
         """Open the driver session and start scanning the first side.
@@ -115,7 +122,10 @@ class ScanRunner:
         page = await self._session.next_page()
         if page is None:
             return None
-        return await assemble(page)
+        return await assemble(page, self._count)
+
+    def _count(self, size: int) -> None:
+        self.bytes_scanned += size
 
     def _report(self, task: asyncio.Task) -> None:
         if task.cancelled():

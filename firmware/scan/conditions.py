@@ -4,6 +4,10 @@ One table, following REFERENCE.md section 7 (and what sane-airscan reads back
 after a fault: it maps ScannerStateReasons MediaJam/MultipleFeedError to
 "jammed", CoverOpen/InterlockOpen to "cover open", AttentionRequired to
 "busy", and ClientErrorNoImagesAvailable to "no documents").
+
+Next to it, what a person should do about each condition (:data:`ADVICE`,
+:func:`advice_for_name`): one sentence each, the same words in the log and on the
+status page (:mod:`firmware.web`).
 """
 
 from __future__ import annotations
@@ -58,6 +62,49 @@ EFFECTS: dict[Condition, Effect] = {
     Condition.IO_ERROR: Effect(None, _ERRORS, faults.server_error_internal_error),
     Condition.CANCELLED: Effect(None, (JobStateReason.NONE,), faults.client_error_job_cancelled),
 }
+
+ADVICE: dict[Condition, str] = {
+    Condition.JAMMED: "Clear the paper jam (open the feeder, remove the stuck sheet), then scan again.",
+    Condition.COVER_OPEN: "Close the scanner's cover or the feeder's door, then scan again.",
+    Condition.NO_DOCS: "Load paper into the document feeder, or choose the flatbed.",
+    Condition.DEVICE_BUSY: "Another program is using the scanner: wait for it to finish, then scan again.",
+    Condition.WARMING_UP: "The lamp is warming up: wait a few seconds, then scan again.",
+    Condition.CALIBRATING: "The scanner is calibrating: wait a few seconds, then scan again.",
+    Condition.DEVICE_GONE: "The scanner stopped answering: check its cable and power, then unplug and re-plug it.",
+    Condition.UNRESPONSIVE: "The scanner stopped answering: switch it off and on, or unplug and re-plug it.",
+    Condition.IO_ERROR: "The scanner reported an error: scan again; if it persists, switch it off and on.",
+    Condition.CANCELLED: "",
+}
+"""What to do about each :class:`~drivers.base.Condition`: one sentence for the log and the
+status page ("" when nothing needs doing)."""
+
+_ADVICE_OF_NAME: dict[str, str] = {
+    ConditionName.MEDIA_JAM: ADVICE[Condition.JAMMED],
+    ConditionName.MULTIPLE_FEED_ERROR: "Several sheets were pulled in at once: take them out, fan the stack, reload it.",
+    ConditionName.COVER_OPEN: ADVICE[Condition.COVER_OPEN],
+    ConditionName.INTERLOCK_OPEN: ADVICE[Condition.COVER_OPEN],
+    ConditionName.INPUT_TRAY_EMPTY: ADVICE[Condition.NO_DOCS],
+    ConditionName.LAMP_WARNING: ADVICE[Condition.WARMING_UP],
+    ConditionName.LAMP_ERROR: "The lamp failed: switch the scanner off and on; if it persists, it needs service.",
+    ConditionName.CALIBRATING: ADVICE[Condition.CALIBRATING],
+    ConditionName.INTERNAL_STORAGE_FULL: "The scanner's memory is full: wait for the current job to end.",
+}
+
+ATTENTION_ADVICE = ADVICE[Condition.DEVICE_GONE]
+"""What to do when the scanner needs attention without a named condition (ScannerStateReason
+AttentionRequired: it stopped answering or was unplugged)."""
+
+
+def advice_for(condition: Condition) -> str:
+    """What a person should do about ``condition`` (one sentence; "" for a cancelled scan)."""
+    return ADVICE.get(condition, ADVICE[Condition.IO_ERROR])
+
+
+def advice_for_name(name: str) -> str:
+    """What a person should do about DeviceCondition Name ``name`` (``MediaJam``...); an unknown
+    name gets the general advice of an I/O error."""
+    return _ADVICE_OF_NAME.get(name, ADVICE[Condition.IO_ERROR])
+
 
 # ScannerStateReason for each DeviceCondition Name (LampWarning is the condition,
 # LampWarming the state reason: the XSD spells them differently).
