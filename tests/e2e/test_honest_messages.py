@@ -7,6 +7,8 @@ sane-airscan's `scanimage` against the service on the fake driver, and the servi
   person wait instead of re-plug it); the log line says what to do.
 * The normal end of an ADF batch logs nothing above INFO; the access lines name the operation.
 * An open cover is a WARNING naming CreateScanJob and the fault, with advice; never an ERROR.
+* A misspelled ``sane_options`` key is reported with the device's option names, and the scanner
+  is served without it (the real service on libsane's `test` backend).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from drivers.fake import FakeScanner
 from firmware.scan.conditions import advice_for
 from tests.airscan import DEVICE, airscan_dir, scanimage
 from tests.inprocess import serve
+from tests.sane_env import write_sane_dir
+from tests.servers import running_service
 
 pytestmark = pytest.mark.e2e
 
@@ -100,3 +104,17 @@ def test_open_cover_is_a_warning_with_the_operation_and_advice(tmp_path, caplog)
         level == logging.WARNING and "CreateScanJob -> ServerErrorNotAcceptingJobs" in text for level, text in lines
     )
     assert any(level == logging.WARNING and advice_for(Condition.COVER_OPEN) in text for level, text in lines)
+
+
+@pytest.mark.sane
+@pytest.mark.service
+def test_misspelled_sane_option_is_reported_with_the_device_options_and_the_scanner_still_served(tmp_path):
+    sane = write_sane_dir(tmp_path / "sane")
+    config = tmp_path / "config.toml"
+    config.write_text('[scanners."test:0"]\nsane_options = { read_delya = true }\n')
+    with running_service(sane, tmp_path / "state", "--config", str(config)) as service:
+        result = _scan(tmp_path, service.url)
+        log = service.log_text()
+    assert result.returncode == 0, result.stderr + log
+    assert "sane_options has 'read_delya', which this device has no option for; served without it" in log
+    assert "read-delay" in log.split("the options it has:", 1)[1]  # the name meant is listed
