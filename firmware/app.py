@@ -18,7 +18,10 @@ import concurrent.futures
 import dataclasses
 import logging
 import re
+import socket
 from dataclasses import dataclass, field
+
+import tornado.netutil
 
 from drivers.base import Capabilities, Scanner, ScannerError, ScannerInfo
 
@@ -143,6 +146,8 @@ class App:
     config: Config
     scanners: list[ServedScanner] = field(default_factory=list)
     server: LimitedHTTPServer | None = None
+    sockets: list[socket.socket] = field(default_factory=list)
+    """Bound listening sockets not accepting yet (see :func:`build_app`)."""
     executor: concurrent.futures.ThreadPoolExecutor | None = None
     ids: JobIdAllocator | None = None
     names: NameNumbers | None = None
@@ -272,8 +277,17 @@ class App:
             candidate = f"{path}-{number}"
         return candidate
 
+    def accept(self) -> None:
+        """Start accepting connections on the sockets :func:`build_app` bound (no-op after the first call)."""
+        sockets, self.sockets = self.sockets, []
+        if sockets and self.server is not None:
+            self.server.add_sockets(sockets)
+
     async def stop(self) -> None:
         """Stop serving, abort running jobs and stop the scanner workers."""
+        for sock in self.sockets:  # bound but never accepting
+            sock.close()
+        self.sockets = []
         if self.server is not None:
             self.server.stop()
         if self.web is not None:
@@ -290,10 +304,13 @@ def server_limits(config: Config) -> ServerLimits:
     return ServerLimits(config.max_connections, config.idle_timeout, config.body_timeout)
 
 
-async def build_app(config: Config, scanners: list[Scanner]) -> App:
-    """Serve ``scanners`` (see :meth:`App.add_scanner`) and start listening on ``config.host:http_port``.
+async def build_app(config: Config, scanners: list[Scanner], *, accept: bool = True) -> App:
+    """Serve ``scanners`` (see :meth:`App.add_scanner`) on ``config.host:http_port``.
 
     The status page is served at ``/`` (:mod:`firmware.web`).
+    The port is bound here; connections are accepted from now on, or with
+    ``accept=False`` only from :meth:`App.accept` on (until then clients wait in
+    the kernel's backlog rather than get 404 for scanners not enumerated yet).
     Clients outside ``config.allow`` get HTTP 403 on every path; connections are capped
     and timed out as configured (:mod:`firmware.wire.server`). Scanners that fail
     to report capabilities are logged and skipped. Raises OSError when the port
@@ -307,5 +324,7 @@ async def build_app(config: Config, scanners: list[Scanner]) -> App:
     app.server = LimitedHTTPServer(
         app.router.application, limits=server_limits(config), max_body_size=MAX_REQUEST_BYTES * 16
     )
-    app.server.listen(config.http_port, config.host)
+    app.sockets = tornado.netutil.bind_sockets(config.http_port, config.host or None)
+    if accept:
+        app.accept()
     return app

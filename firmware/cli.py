@@ -24,6 +24,10 @@ from pathlib import Path
 
 from .config import Config, ConfigError, load
 
+EX_CONFIG = 78
+"""Exit status for a configuration that does not load (sysexits.h EX_CONFIG); the systemd
+unit lists it in RestartPreventExitStatus=, so a bad file is not retried every few seconds."""
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wsd-scan-server", description="WS-Scan network scanner server over SANE")
@@ -41,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit status (2 for configuration errors)."""
+    """Entry point of the console script; returns the exit status: :data:`EX_CONFIG` (78) for a
+    configuration that does not load, 2 for a bad command line, 1 when the port cannot be bound."""
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=getattr(logging, args.log_level),
@@ -71,7 +76,11 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config()
     except ConfigError as exc:
         print(f"wsd-scan-server: configuration error: {exc}", file=sys.stderr)
-        return 2
+        print(
+            "wsd-scan-server: fix the file; check it with `wsd-scan-server --check-config --config FILE`",
+            file=sys.stderr,
+        )
+        return EX_CONFIG
     if args.check_config:
         print("configuration OK")
         return 0

@@ -36,7 +36,7 @@ async def _serve(config: Config, load_config: Callable[[], Config]) -> int:
     from .hotplug import Hotplug
 
     try:
-        app = await build_app(config, [])
+        app = await build_app(config, [], accept=False)
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", config.host, config.http_port, exc.strerror or exc)
         return 1
@@ -81,8 +81,14 @@ async def _serve(config: Config, load_config: Callable[[], Config]) -> int:
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
     await hotplug.start()  # the first SANE enumeration, then USB polling
+    # Connections are accepted from now on: a client that came earlier waited in the backlog
+    # instead of getting 404 for a scanner not enumerated yet.
+    app.accept()
     if not app.scanners:
-        log.warning("no SANE scanner found; serving nothing until one is plugged in (is SANE_CONFIG_DIR right?)")
+        log.warning(
+            "no SANE scanner found; serving none until one is plugged in. Check that `scanimage -L` lists it "
+            "when run as this service's user (permissions: group scanner) and that SANE_CONFIG_DIR, if set, is right"
+        )
     notify(f"READY=1\nSTATUS=serving {len(app.scanners)} scanner(s) on port {config.http_port}")
     ready = True
     interval = watchdog_interval()

@@ -79,7 +79,7 @@ def test_check_config_command(tmp_path):
     )
     assert run(good).returncode == 0
     result = run(bad)
-    assert result.returncode == 2
+    assert result.returncode == 78  # EX_CONFIG: the unit's RestartPreventExitStatus=
     assert "unknown key 'colour'" in result.stderr
 
 

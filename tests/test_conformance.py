@@ -228,8 +228,11 @@ def test_every_job_element_at_every_point_of_a_job(fake, client):
     check_job_elements(client, canceled.job_id, documents_expected=False)  # Canceled before any image
 
     fake.fail_with, fake.fail_at_page = Condition.JAMMED, 1
-    aborted = create(client, ticket(source="ADF", dpi=75))
-    assert retrieve(client, aborted.job_id, aborted.job_token).fault_subcode is not None
+    # a jam at the feeder's first sheet is CreateScanJob's answer (the service waits for the first side)
+    refused = client.call("CreateScanJob", model.CreateScanJobRequest(ticket(source="ADF", dpi=75)).to_xml())
+    assert refused.fault_subcode == "wscn:ServerErrorNotAcceptingJobs"
+    aborted = client.job_history()[0]
+    assert aborted.job_state == "Aborted"
     check_job_elements(client, aborted.job_id, documents_expected=False)  # Aborted by a jam
 
 

@@ -144,8 +144,10 @@ def test_adf_gives_one_page_per_retrieve_then_no_images(fake, server):
 
 def test_empty_feeder_gives_no_images_available(fake, server):
     fake.adf_pages = 0
-    job = create(server, ticket(source="ADF"))
-    assert retrieve(server, job.job_id, job.job_token).fault_subcode == "wscn:ClientErrorNoImagesAvailable"
+    # told at CreateScanJob (sane-airscan: "out of documents" at sane_start), not at the first RetrieveImage
+    answer = server.call("CreateScanJob", model.CreateScanJobRequest(ticket(source="ADF")).to_xml())
+    assert (answer.fault_subcode, answer.status) == ("wscn:ClientErrorNoImagesAvailable", 400)
+    assert server.job_history()[0].job_state == "Aborted"
     status = server.scanner_status()
     assert [c.name for c in status.active_conditions] == ["InputTrayEmpty"]
 
@@ -239,7 +241,9 @@ def test_unplugged_scanner(fake, server):
     job = create(server)
     fake.unplug()
     assert retrieve(server, job.job_id, job.job_token).fault_subcode == "wscn:ServerErrorInternalError"
-    assert server.scanner_status().state_reasons == ("AttentionRequired",)
+    # Stopped, but not AttentionRequired: sane-airscan would read that as "Device busy"
+    status = server.scanner_status()
+    assert (status.state, status.state_reasons) == ("Stopped", ("None",))
     assert server.job_history()[0].job_state == "Aborted"
 
 

@@ -171,6 +171,7 @@ class _Worker:
         self._error = sane_error
         self._device_name = device_name
         self._sane_options = dict(sane_options)
+        self._unknown_reported: set[str] = set()
         self._replies = replies
         self._handle: Any = None  # python-sane's low-level _sane.SaneDev
         self._job: _Job | None = None
@@ -369,8 +370,25 @@ class _Worker:
             raise error_from_sane(str(exc), context=f"setting {name}={value!r}") from None
 
     def _apply_sane_options(self) -> None:
+        """Set the configured ``sane_options``. A name the device does not have (a typo) is
+        skipped, and reported once on stderr (the service's log) with the names it has; the
+        scanner is served without it. Raises ScannerError for a value the device refuses."""
         for key, value in self._sane_options.items():
-            self._set(self._descriptors(), options.sane_name(key), value)
+            descs = self._descriptors()
+            name = options.sane_name(key)
+            if name not in descs:
+                if name not in self._unknown_reported:
+                    self._unknown_reported.add(name)
+                    known = ", ".join(sorted(n for n, d in descs.items() if n and d.settable))
+                    print(
+                        f"WARNING drivers.sane.worker: {self._device_name}: sane_options has {key!r}, "
+                        f"which this device has no option for; served without it. Fix the name in "
+                        f"config.toml; the options it has: {known}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                continue
+            self._set(descs, name, value)
 
     def _resolution_in_effect(self, params: ScanParameters) -> int:
         desc = options.resolution_option(self._descriptors())

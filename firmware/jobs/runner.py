@@ -19,9 +19,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from drivers.base import Condition, Page, PageInfo, Scanner, ScannerError, ScanParameters, ScanSession
+from drivers.base import Condition, Page, PageInfo, Scanner, ScannerError, ScanParameters, ScanSession, Source
 
 log = logging.getLogger(__name__)
+
+START_WAIT = 20.0
+"""Seconds :meth:`ScanRunner.start` waits, for a feeder, to learn whether the first side started
+(sane_start), so that an empty feeder, a jam or an open cover is CreateScanJob's answer; after
+that it answers anyway (sane-airscan gives CreateScanJob 30 s) and the first RetrieveImage tells."""
 
 
 @dataclass
@@ -101,14 +106,33 @@ class ScanRunner:
         self.exhausted = False
         self.bytes_scanned = 0
         """Raw image bytes read from the device so far, over every side of the job (progress)."""
+        self._first: asyncio.Future[ScannerError | bool] | None = None
 
     async def start(self) -> None:
-        """Open the driver session and start scanning the first side.
+        """Open the driver session and start scanning the first side. From a feeder (ADF), wait
+        (up to :data:`START_WAIT` s) until the device started the first side or said why not.
 
-        Raises :class:`ScannerError` when the device cannot start (busy, gone, ...).
+        Raises :class:`ScannerError` when the device cannot start (busy, gone, ...), and for a
+        feeder also when the first side cannot start: NO_DOCS (empty feeder), JAMMED, COVER_OPEN.
         """
         self._session = await self._scanner.start(self._params)
+        self._first = asyncio.get_running_loop().create_future()
         self._scan_ahead()
+        if self._params.source not in (Source.ADF, Source.ADF_DUPLEX):
+            return
+        done, _ = await asyncio.wait({self._first}, timeout=START_WAIT)
+        if not done:
+            return
+        outcome = self._first.result()
+        if isinstance(outcome, ScannerError):
+            raise outcome
+        if outcome is False:
+            raise ScannerError(Condition.NO_DOCS, "Document feeder out of documents")
+
+    def _started(self, outcome: ScannerError | bool) -> None:
+        """The first side started (True), found no paper (False) or failed (the error)."""
+        if self._first is not None and not self._first.done():
+            self._first.set_result(outcome)
 
     def _scan_ahead(self) -> None:
         if self._max_pages is not None and self._delivered >= self._max_pages:
@@ -119,7 +143,12 @@ class ScanRunner:
 
     async def _scan_one(self) -> PageBuffer | None:
         assert self._session is not None
-        page = await self._session.next_page()
+        try:
+            page = await self._session.next_page()
+        except ScannerError as error:
+            self._started(error)
+            raise
+        self._started(page is not None)
         if page is None:
             return None
         return await assemble(page, self._count)

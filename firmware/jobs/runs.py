@@ -156,7 +156,6 @@ class JobRuns(Generic[T]):
             return
         run.failure = error
         reasons = self._failure_reasons(run, error)
-        log.warning("job %d: %s (%s)", job.job_id, error.condition.value, error.message)
         if error.condition is Condition.CANCELLED:
             self.finish(run, lambda: job.cancel())
         else:

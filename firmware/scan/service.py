@@ -433,13 +433,23 @@ class ScanService:
 
     def _failure_reasons(self, run: JobRun[ResolvedTicket], error: ScannerError) -> tuple[str, ...]:
         """The device failed during ``run``'s job: raise the condition on the scanner status and
-        return the JobStateReasons the job ends with (REFERENCE.md section 7)."""
+        return the JobStateReasons the job ends with (REFERENCE.md section 7). Logs the failure at
+        the condition's level with what to do about it (:func:`conditions.describe`)."""
         effect = conditions.effect_of(error.condition)
+        log.log(
+            effect.level,
+            "job %d on %s: %s",
+            run.job.job_id,
+            self.info.name,
+            conditions.describe(error.condition, error.message),
+        )
         if effect.device_condition is not None:
             name, severity = effect.device_condition
             self.status.raise_condition(name, conditions.component_for(name, run.resolved.params.source), severity)
         if effect.attention:
             self.status.set_attention(True)
+        if effect.offline:
+            self.status.set_offline(True)
         return effect.job_reasons
 
     async def shutdown(self, error: ScannerError | None = None) -> None:

@@ -31,13 +31,18 @@ class ScannerStatusTracker:
         self._history: collections.deque[DeviceCondition] = collections.deque(maxlen=HISTORY_SIZE)
         self._job_active = False
         self._attention = False
+        self._offline = False
         self.listeners: list[Callable[[ScannerStatusTracker], None]] = []
 
     @property
     def state(self) -> ScannerState:
         """ScannerState: Idle | Processing | Stopped. Processing also while the lamp warms up
         or the device calibrates (REFERENCE.md section 7)."""
-        if self._attention or any(c.severity == ConditionSeverity.CRITICAL for c in self._active.values()):
+        if (
+            self._attention
+            or self._offline
+            or any(c.severity == ConditionSeverity.CRITICAL for c in self._active.values())
+        ):
             return ScannerState.STOPPED
         preparing = any(name in PREPARING_CONDITIONS for name in self._active)
         return ScannerState.PROCESSING if self._job_active or preparing else ScannerState.IDLE
@@ -81,9 +86,16 @@ class ScannerStatusTracker:
             self._attention = needed
             self._notify()
 
+    def set_offline(self, offline: bool) -> None:
+        """The device cannot be reached (unplugged, failing): Stopped with no state reason of its own
+        (AttentionRequired would read as "busy" to sane-airscan; see :mod:`firmware.scan.conditions`)."""
+        if self._offline != offline:
+            self._offline = offline
+            self._notify()
+
     def clear_all(self) -> None:
         """Every condition is gone (a scan succeeded): move them to ConditionHistory with ClearTime."""
-        if not self._active and not self._attention:
+        if not self._active and not self._attention and not self._offline:
             return
         now = utc_now()
         for condition in self._active.values():
@@ -99,6 +111,7 @@ class ScannerStatusTracker:
             )
         self._active.clear()
         self._attention = False
+        self._offline = False
         self._notify()
 
     def _notify(self) -> None:

@@ -99,6 +99,9 @@ class SoapHandler(tornado.web.RequestHandler):
     def initialize(self, operations: dict[str, Operation]) -> None:
         """Store the action table: wsa:Action URI -> operation."""
         self.operations = operations
+        # named in the access line (firmware.wire.accesslog)
+        self.access_operation: str | None = None
+        self.access_fault: str | None = None
         self._chunks: list[bytes] = []
         self._size = 0
         self._too_large = False
@@ -143,12 +146,13 @@ class SoapHandler(tornado.web.RequestHandler):
             request = dataclasses.replace(
                 parse_request(data), http_host=self.request.host, remote_ip=self.request.remote_ip
             )
+            self.access_operation = request.action.rsplit("/", 1)[-1][:64]
             operation = self.operations.get(request.action)
             if operation is None:
                 raise faults.action_not_supported(request.action)
             reply = await operation(request)
         except faults.SoapFault as fault:
-            log.info("fault %s to %s", fault.subcode[1], request.action if request else "unparsed request")
+            log.debug("fault %s to %s: %s", fault.subcode[1], request.action if request else "unparsed request", fault)
             self._send_fault(fault, relates_to=request.message_id if request else None)
             return
         except Exception:
@@ -178,6 +182,7 @@ class SoapHandler(tornado.web.RequestHandler):
     def _send_fault(self, fault: faults.SoapFault, relates_to: str | None = None, status: int | None = None) -> None:
         if self._finished:
             return
+        self.access_fault = fault.subcode[1]
         self._send_envelope(build_fault_envelope(fault, relates_to), status or fault.http_status)
 
     async def _send_streamed(self, reply: StreamedReply, request: Request) -> None:

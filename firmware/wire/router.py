@@ -25,6 +25,7 @@ import tornado.routing
 import tornado.web
 
 from .access import AllowList, ForbiddenHandler
+from .accesslog import log_request
 from .handler import Operation, SoapHandler
 
 
@@ -40,7 +41,9 @@ class SoapRouter(tornado.routing.Router):
         self._paths: dict[str, dict[str, Operation]] = {}
         self._handlers: dict[str, tuple[type[tornado.web.RequestHandler], dict[str, Any]]] = {}
         self._prefixes: dict[str, tuple[type[tornado.web.RequestHandler], dict[str, Any]]] = {}
-        self._application = tornado.web.Application([tornado.routing.Rule(tornado.routing.AnyMatches(), self)])
+        self._application = tornado.web.Application(
+            [tornado.routing.Rule(tornado.routing.AnyMatches(), self)], log_function=log_request
+        )
 
     @property
     def application(self) -> tornado.web.Application:

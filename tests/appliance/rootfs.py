@@ -10,11 +10,11 @@ place when complete, under a lock, and trees of other keys are removed
 afterwards. The Debian mirror is the one this machine's apt uses
 (:func:`apt_mirror`), else debootstrap's own default.
 
-:func:`copy_rootfs` makes a private copy for one run, and
-:func:`install_project` installs the project into it the way a package
-would: the Python packages built and installed by the copy's own Debian pip
-and setuptools (no dependency from anywhere else), ``/usr/bin/wsd-scan-server``,
-the systemd unit (enabled), the sysusers.d entry and the udev rule.
+:func:`copy_rootfs` makes a private copy for one run, :func:`build_package`
+builds the project's Debian package (``scripts/build-deb``) and
+:func:`install_package` installs it into the copy with ``apt-get install
+./wsd-scan-server_*.deb``, as a user would: the unit (enabled), the
+sysusers.d entry (the user created), the udev rules, the configuration.
 
 Everything here needs root (debootstrap, ``cp -a`` of device nodes,
 systemd-nspawn).
@@ -48,11 +48,13 @@ PACKAGES = (
     "python3-sane",
     "python3-usb",
     "python3-pil",
-    "python3-pip",
+    "python3-zeroconf",
+    "python3-pyudev",
 )
 """Debian packages on top of debootstrap's ``minbase`` variant: an init system,
-libsane (with its ``test`` backend), the project's dependencies, and pip with
-setuptools to install the project itself."""
+libsane (with its ``test`` backend) and the project's package's dependencies, so
+that ``apt-get install ./wsd-scan-server_*.deb`` needs no network (python3-pyudev
+is only recommended by the package: with it, hotplug follows udev events)."""
 
 CACHE_ENV = "WSD_SCAN_SERVER_TEST_CACHE"
 DEFAULT_CACHE = Path("/var/cache/wsd-scan-server-tests")
@@ -60,11 +62,6 @@ DEBOOTSTRAP_TIMEOUT = 1200.0
 """Seconds the first build may take (a few minutes from the network)."""
 
 HOSTNAME = "wsd-scan-test"
-
-# What a built wheel of the project needs from the repository.
-PROJECT_FILES = ("pyproject.toml", "README.md")
-PROJECT_PACKAGES = ("firmware", "drivers")
-SOURCE_IN_ROOT = Path("usr/src/wsd-scan-server")
 
 
 class RootfsError(Exception):
@@ -224,66 +221,49 @@ def remove_rootfs(root: Path) -> None:
     _remove_tree(root)
 
 
-def install_project(root: Path, repo: Path) -> None:
-    """Install the project from the repository ``repo`` into the tree ``root``, as a package would.
+def build_package(repo: Path, out: Path) -> Path:
+    """Build the project's Debian package with ``scripts/build-deb`` (a clean copy of the
+    files git tracks, ``dpkg-buildpackage -us -uc -b``) into the directory ``out``.
 
-    * The source (``pyproject.toml``, ``README.md``, ``firmware/``,
-      ``drivers/``) goes to ``/usr/src/wsd-scan-server`` and the tree's own
-      pip (Debian's, with Debian's setuptools; no build isolation, no index,
-      no dependencies) builds and installs it under ``/usr/local``, run in
-      the tree by ``systemd-nspawn`` without network.
-    * ``/usr/bin/wsd-scan-server`` links to that console script.
-    * ``systemd/`` files: the unit in ``/usr/lib/systemd/system`` (enabled with
-      ``systemctl --root``), the sysusers.d entry, the udev rule.
-
-    Raises :class:`RootfsError` with the tools' output when a step fails.
-    """
-    source = root / SOURCE_IN_ROOT
-    if source.exists():
-        shutil.rmtree(source)
-    source.mkdir(parents=True)
-    for name in PROJECT_FILES:
-        shutil.copy2(repo / name, source / name)
-    for name in PROJECT_PACKAGES:
-        shutil.copytree(repo / name, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    _run_in_tree(
-        root,
-        "python3",
-        "-m",
-        "pip",
-        "install",
-        "--no-deps",
-        "--no-build-isolation",
-        "--no-index",
-        "--break-system-packages",
-        "--root-user-action=ignore",
-        "--no-cache-dir",
-        "--disable-pip-version-check",
-        "/" + str(SOURCE_IN_ROOT),
-    )
-    script = root / "usr/local/bin/wsd-scan-server"
-    if not script.is_file():
-        raise RootfsError(f"pip installed no console script at /{script.relative_to(root)}")
-    link = root / "usr/bin/wsd-scan-server"
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    link.symlink_to("../local/bin/wsd-scan-server")
-
-    units = repo / "systemd"
-    _install_file(units / "wsd-scan-server.service", root / "usr/lib/systemd/system/wsd-scan-server.service")
-    _install_file(units / "wsd-scan-server.sysusers", root / "usr/lib/sysusers.d/wsd-scan-server.conf")
-    _install_file(units / "60-wsd-scan-server.rules", root / "usr/lib/udev/rules.d/60-wsd-scan-server.rules")
-    result = subprocess.run(
-        ["systemctl", f"--root={root}", "enable", "wsd-scan-server.service"], capture_output=True, text=True
-    )
-    if result.returncode != 0:
-        raise RootfsError(f"systemctl --root enable failed: {result.stderr.strip()}")
+    Returns the ``.deb``'s path. Raises :class:`RootfsError` with the script's output when
+    the build fails or takes over 10 minutes."""
+    try:
+        result = subprocess.run(
+            [str(repo / "scripts/build-deb"), str(out)], capture_output=True, text=True, timeout=600
+        )
+    except subprocess.TimeoutExpired:
+        raise RootfsError("scripts/build-deb took over 600 s") from None
+    debs = sorted(out.glob("wsd-scan-server_*_all.deb"))
+    if result.returncode != 0 or len(debs) != 1:
+        raise RootfsError(f"scripts/build-deb failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+    return debs[0]
 
 
-def _install_file(source: Path, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, dest)
-    dest.chmod(0o644)
+def install_package(root: Path, deb: Path) -> str:
+    """Install the package file ``deb`` into the tree ``root`` with ``apt-get install ./...``,
+    run in the tree (systemd-nspawn, no boot, no network), as an administrator would.
+
+    Every dependency is in the base tree (:data:`PACKAGES`), so apt downloads nothing;
+    Recommends are left out (``sane-utils`` is not in the base tree). The package's
+    postinst creates the user (sysusers.d) and enables the unit; it starts at boot.
+    The copy of ``deb`` in the tree is removed afterwards. Returns apt's output;
+    raises :class:`RootfsError` with it when apt fails."""
+    inside = Path("/root") / deb.name
+    shutil.copyfile(deb, root / inside.relative_to("/"))
+    try:
+        return _run_in_tree(
+            root,
+            "env",
+            "DEBIAN_FRONTEND=noninteractive",
+            "apt-get",
+            "install",
+            "-y",
+            "-q",
+            "--no-install-recommends",
+            str(inside),
+        )
+    finally:
+        (root / inside.relative_to("/")).unlink(missing_ok=True)
 
 
 def _run_in_tree(root: Path, *argv: str, timeout: float = 300.0) -> str:

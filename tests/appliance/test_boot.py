@@ -1,9 +1,11 @@
-"""The appliance booted for real: Debian 12 in systemd-nspawn with the project installed as a package.
+"""The appliance booted for real: Debian 12 in systemd-nspawn with the project's Debian package installed.
 
-Once per module: the cached Debian 12 tree (:mod:`tests.appliance.rootfs`,
-built with debootstrap from Debian packages on the first run) is copied, the
-project and its systemd unit, sysusers.d entry and udev rule are installed
-into the copy, and it boots (``systemd-nspawn --boot --private-network``).
+Once per module: the project's package is built (``scripts/build-deb``: a
+clean copy of the tracked files, ``dpkg-buildpackage -us -uc -b``), the cached
+Debian 12 tree (:mod:`tests.appliance.rootfs`, built with debootstrap from
+Debian packages on the first run) is copied, the package is installed into the
+copy with ``apt-get install ./wsd-scan-server_*.deb`` (its postinst creates the
+user and enables the unit), and it boots (``systemd-nspawn --boot --private-network``).
 The unit runs exactly as shipped; the container has its own configuration:
 SANE's ``test`` backend only (two devices), and a config.toml with a short
 ``worker_timeout`` and a slow ``test:1`` (read delay), for the hang test.
@@ -13,7 +15,9 @@ active, never restarted, sandboxed as the unit says; sane-airscan on the host,
 in the container's network namespace, scans through the service and gets the
 same pixels as a direct scan of the same `test` device; a SANE worker that
 hangs mid-scan is killed and replaced without a service restart; a killed
-service is restarted by systemd and scans again.
+service is restarted by systemd and scans again; last, ``apt-get purge``
+leaves no unit, user, group or file behind, and installing the package on the
+running system starts the service, which scans.
 
 Needs root; the first run downloads Debian packages (a few minutes), later
 runs reuse the cached tree (see ``WSD_SCAN_SERVER_TEST_CACHE``).
@@ -93,12 +97,16 @@ class BootReport:
 @dataclass
 class Appliance:
     """The booted container, its :class:`BootReport`, the scan service URL of each SANE
-    device (``{"test:0": "http://127.0.0.1:5358/scanners/test-0", ...}``), the tree."""
+    device (``{"test:0": "http://127.0.0.1:5358/scanners/test-0", ...}``), the tree,
+    the package file, and the tree's paths before the package was installed
+    (:func:`_tree_paths`)."""
 
     box: Container
     boot: BootReport
     urls: dict[str, str]
     root: Path
+    deb: Path
+    before: set[str]
 
     def why(self) -> str:
         """Diagnostics for a failed assertion (status and journal of the unit, console)."""
@@ -130,17 +138,37 @@ def _scan_urls(lines: list[str]) -> dict[str, str]:
     return urls
 
 
+VOLATILE = ("var/lib/apt", "var/lib/dpkg", "var/lib/systemd", "var/cache", "var/log", "var/tmp", "tmp")
+"""Places of the tree that booting, apt and dpkg change by themselves (lists, logs, their own
+records): left out of the before/after comparison of a purge."""
+
+
+def _tree_paths(root: Path) -> set[str]:
+    """Every path under the tree's /etc, /usr, /var, /opt, /srv, /root and /home (symbolic links
+    not followed), relative to ``root``, except the :data:`VOLATILE` places."""
+    paths = set()
+    for top in ("etc", "usr", "var", "opt", "srv", "root", "home"):
+        for directory, dirs, files in os.walk(root / top):
+            rel = os.path.relpath(directory, root)
+            dirs[:] = [d for d in dirs if os.path.join(rel, d) not in VOLATILE]
+            paths.add(rel)
+            paths.update(os.path.join(rel, name) for name in files + dirs)
+    return paths
+
+
 @pytest.fixture(scope="module")
 def appliance(tmp_path_factory):
-    """Boot a fresh copy of the cached Debian 12 tree with the project installed (once per module)."""
+    """Build the package, install it into a fresh copy of the cached Debian 12 tree, boot it (once per module)."""
     base = rootfs.base_rootfs()  # a failing debootstrap fails the tests: it is no reason to skip
     work = tmp_path_factory.mktemp("appliance")
+    deb = rootfs.build_package(REPO, work / "dist")
     root = rootfs.copy_rootfs(base, work / "root")
     try:
-        rootfs.install_project(root, REPO)
         write_sane_dir(root / "etc/sane.d")  # the container's SANE: dll.conf = test, two test devices
-        config = root / "etc/wsd-scan-server/config.toml"
-        config.parent.mkdir(parents=True, exist_ok=True)
+        before = _tree_paths(root)
+        rootfs.install_package(root, deb)
+        config = root / "etc/wsd-scan-server/config.toml"  # the administrator edits the conffile
+        assert config.read_text() == (REPO / "config.example.toml").read_text()
         config.write_text(CONFIG_TOML)
         with booted(root, work / "console.log", machine=f"wsd-scan-test-{os.getpid()}") as box:
             try:
@@ -148,7 +176,7 @@ def appliance(tmp_path_factory):
             except ContainerError as exc:
                 raise ContainerError(f"{exc}\n{box.diagnostics(UNIT)}") from None
             urls = _scan_urls(box.journal(UNIT))
-            yield Appliance(box, report, urls, root)
+            yield Appliance(box, report, urls, root, deb, before)
     finally:
         rootfs.remove_rootfs(root)
 
@@ -383,3 +411,46 @@ def test_killed_service_is_restarted_by_systemd_and_scans_again(appliance, tmp_p
     assert not [pid for pid in old_workers if os.path.exists(f"/proc/{pid}")], appliance.why()
 
     _quick_scan_ok(appliance, client, tmp_path / "after-restart.pnm")
+
+
+# Last in this module: it removes the package from the booted container, then installs it again.
+def test_purge_leaves_nothing_behind_and_install_starts_the_service(appliance, tmp_path):
+    box = appliance.box
+    uid = box.run("id", "-u", SERVICE_USER).stdout.strip()
+    assert uid.isdigit(), appliance.why()
+    purged = box.run(
+        "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "purge", "-y", "-q", "wsd-scan-server", timeout=120
+    )
+    assert purged.returncode == 0, f"{purged.stdout}{purged.stderr}"
+    assert box.unit(UNIT, "LoadState")["LoadState"] == "not-found", box.run("systemctl", "status", UNIT).stdout
+    for database, name in (("passwd", SERVICE_USER), ("group", SERVICE_USER)):
+        assert box.run("getent", database, name).returncode == 2, f"{database} {name} left behind"
+    assert box.run("getent", "group", "scanner").returncode == 0  # libsane1's group stays
+    left = sorted(_tree_paths(appliance.root) - appliance.before)
+    assert left == [], f"left behind by purge: {left}"
+    owned = box.run("find", "/", "-xdev", "-uid", uid, "-not", "-path", "/proc/*").stdout.split()
+    assert owned == [], f"files of the removed user {SERVICE_USER} (uid {uid}): {owned}"
+
+    # Installed on a running system, the package starts the service.
+    mark = len(box.journal(UNIT))
+    shutil.copyfile(appliance.deb, appliance.root / "root" / appliance.deb.name)
+    installed = box.run(
+        "env",
+        "DEBIAN_FRONTEND=noninteractive",
+        "apt-get",
+        "install",
+        "-y",
+        "-q",
+        "--no-install-recommends",
+        f"/root/{appliance.deb.name}",
+        timeout=180,
+    )
+    (appliance.root / "root" / appliance.deb.name).unlink()
+    assert installed.returncode == 0, f"{installed.stdout}{installed.stderr}"
+    unit = box.unit(UNIT, "ActiveState", "SubState", "UnitFileState")
+    assert (unit["ActiveState"], unit["SubState"], unit["UnitFileState"]) == ("active", "running", "enabled"), (
+        appliance.why()
+    )
+    urls = _scan_urls(box.journal(UNIT)[mark:])
+    assert urls.get("test:0") == appliance.urls["test:0"], appliance.why()
+    _quick_scan_ok(appliance, _client(appliance, tmp_path, "test:0"), tmp_path / "reinstalled.pnm")
