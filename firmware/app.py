@@ -67,7 +67,7 @@ def device_metadata(info: ScannerInfo, friendly_name: str | None, name_number: i
 
 def service_settings(config: Config, overrides: ScannerOverrides, name_number: int = 1) -> ServiceSettings:
     """The scan service settings of one scanner: the configuration's formats, JPEG quality,
-    job timeout and page memory budget (``max_page_mib``), and its friendly name (the
+    job timeout, page memory budget (``max_page_mib``) and transfer stall timeout, and its friendly name (the
     scanner's own one first; without one the default name numbered with ``name_number``,
     :mod:`firmware.naming`)."""
     return ServiceSettings(
@@ -77,6 +77,7 @@ def service_settings(config: Config, overrides: ScannerOverrides, name_number: i
         friendly_name=overrides.friendly_name or config.friendly_name,
         name_number=name_number,
         max_page_bytes=config.max_page_mib * 1024 * 1024,
+        stall_timeout=config.stall_timeout,
     )
 
 

@@ -60,7 +60,9 @@ class Config:
     closed first, :mod:`firmware.wire.server`); ``idle_timeout`` seconds a connection may
     wait for a request's headers; ``body_timeout`` seconds for a request's whole body;
     ``max_page_mib`` MiB a scanned side's raw image may take (8-bit samples), larger
-    tickets are refused before scanning (:func:`firmware.scan.ticket.check_page_memory`).
+    tickets are refused before scanning (:func:`firmware.scan.ticket.check_page_memory`);
+    ``stall_timeout`` seconds an image transfer (RetrieveImage, eSCL NextDocument) waits for a
+    client that stopped reading before it is broken off, the job ended and the scanner freed.
     """
 
     host: str = ""  # every address, IPv4 and IPv6
@@ -81,6 +83,7 @@ class Config:
     idle_timeout: float = 60.0
     body_timeout: float = 30.0
     max_page_mib: int = 128
+    stall_timeout: float = 30.0
     eventing: EventingSettings = EventingSettings()
     scanners: dict[str, ScannerOverrides] = field(default_factory=dict)
 
@@ -194,6 +197,7 @@ KEYS: dict[str, Callable[[str, Any], Any]] = {
     "idle_timeout": _seconds,
     "body_timeout": _seconds,
     "max_page_mib": _int_in(1, 65536),
+    "stall_timeout": _seconds,
 }
 
 SCANNER_KEYS: dict[str, Callable[[str, Any], Any]] = {

@@ -158,7 +158,8 @@ class VipsJpegEncoder(BandEncoder):
             self._head.feed(item, self._emit)
 
     def _abort(self) -> None:
-        """Stop the encoder thread (the caller failed): it sees the end of its input."""
+        """Stop the encoder thread (the caller failed or gave up): it sees the end of its input."""
+        self._held = None
         self._aborted.set()
         while True:
             try:
@@ -259,6 +260,9 @@ class PillowJpegEncoder(BandEncoder):
 
     def _feed(self, rows: memoryview, count: int) -> None:
         self._rows += rows
+
+    def _abort(self) -> None:
+        self._rows = bytearray()
 
     def _finish(self) -> None:
         r = self.raster

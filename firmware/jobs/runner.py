@@ -1,13 +1,18 @@
-"""Drives one job's scan session: pages are scanned ahead of RetrieveImage, one at a time.
+"""Drives one job's scan session: each side is handed on as a stream of row bands, never as a page.
 
-The runner starts the driver session when the job is created and begins
-scanning the first side at once, off the event loop (the driver's worker does
-the work). Each page is assembled from its row chunks into one buffer
-(:class:`PageBuffer`); when RetrieveImage has sent a page, the next one is
-scanned (ADF), so the service holds at most one raw page while the driver
-scans the next.
+The runner starts the driver session when the job is created and starts the
+first side at once, off the event loop (the driver's worker does the work):
+``next_page`` on the driver session starts the device (``sane_start``) and
+returns the side's :class:`~drivers.base.PageInfo` as soon as its first band
+of rows is in, without reading the rows. RetrieveImage (or eSCL NextDocument)
+takes the side as a :class:`PageStream` and reads its bands as it sends them,
+so the rows cross from the driver to the client band by band: nothing here
+holds a page. Until the bands are read the driver waits (the SANE worker
+blocks on its pipe, the device pauses), which is the backpressure of a slow
+client. When a side has gone out, the next one is started (ADF), again ahead
+of the next RetrieveImage.
 
-Failures of a scan that runs ahead (no RetrieveImage waiting) are reported
+Failures of a start that runs ahead (no RetrieveImage waiting) are reported
 at once through ``on_failure`` so the job ends when the device fails, and again
 to the next :meth:`ScanRunner.next_page` caller.
 """
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from drivers.base import Condition, Page, PageInfo, Scanner, ScannerError, ScanParameters, ScanSession
@@ -25,46 +30,37 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class PageBuffer:
-    """One scanned side in memory: ``info`` and the raw rows, ``info.bytes_per_line`` bytes
-    each, top to bottom (``data`` length = rows received x bytes_per_line)."""
+class PageStream:
+    """One scanned side on its way: ``info`` (``pixels_per_line``, ``lines`` -1 when the
+    device does not know the height, ``bytes_per_line``, ``channels``, ``resolution`` dpi)
+    and ``bands``, the rows top to bottom as they come from the driver, each a whole number
+    of rows of ``info.bytes_per_line`` bytes (about 128 KiB on the SANE driver).
+
+    Iterate ``bands`` once; it raises :class:`~drivers.base.ScannerError` when the device
+    fails mid-page. ``rows`` counts the rows handed out so far.
+    """
 
     info: PageInfo
-    data: bytearray
+    bands: AsyncIterator[bytes]
+    rows: int = 0
 
-    @property
-    def lines(self) -> int:
-        """Rows actually received (the real height when the device did not know it)."""
-        return len(self.data) // self.info.bytes_per_line if self.info.bytes_per_line else 0
+    @classmethod
+    def of(cls, page: Page) -> PageStream:
+        """The stream of a driver :class:`~drivers.base.Page` (its chunks, counted)."""
+        stream = cls(page.info, _empty())
+        stream.bands = stream._counted(page.chunks())
+        return stream
+
+    async def _counted(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        stride = max(1, self.info.bytes_per_line)
+        async for chunk in chunks:
+            self.rows += len(chunk) // stride
+            yield chunk
 
 
-async def assemble(page: Page) -> PageBuffer:
-    """Read all row chunks of ``page`` into one buffer (preallocated when the height is known).
-
-    Raises :class:`ScannerError` when the device fails mid-page.
-    """
-    info = page.info
-    if info.raw_size >= 0:
-        data = bytearray(info.raw_size)
-        view = memoryview(data)
-        offset = 0
-        async for chunk in page.chunks():
-            end = offset + len(chunk)
-            if end > len(data):  # more rows than announced: keep them
-                view.release()
-                data[offset:] = chunk
-                view = memoryview(data)
-            else:
-                view[offset:end] = chunk
-            offset = end
-        view.release()
-        if offset < len(data):  # fewer rows than announced
-            del data[offset:]
-    else:
-        data = bytearray()
-        async for chunk in page.chunks():
-            data += chunk
-    return PageBuffer(info, data)
+async def _empty() -> AsyncIterator[bytes]:
+    return
+    yield b""  # pragma: no cover - makes this an async generator
 
 
 class ScanRunner:
@@ -72,8 +68,8 @@ class ScanRunner:
 
     ``max_pages``: how many sides to deliver (None = until the feeder is
     empty; a flatbed gives one). ``on_failure`` is called with the
-    :class:`ScannerError` when a scan running ahead fails; ``on_empty`` when a
-    scan running ahead finds no more paper (the driver returned no page).
+    :class:`ScannerError` when a start running ahead fails; ``on_empty`` when a
+    start running ahead finds no more paper (the driver returned no page).
     """
 
     def __init__(
@@ -90,13 +86,13 @@ class ScanRunner:
         self._on_failure = on_failure
         self._on_empty = on_empty
         self._session: ScanSession | None = None
-        self._ahead: asyncio.Task[PageBuffer | None] | None = None
+        self._ahead: asyncio.Task[Page | None] | None = None
         self._delivered = 0
         self._closed = False
         self.exhausted = False
 
     async def start(self) -> None:
-        """Open the driver session and start scanning the first side.
+        """Open the driver session and start the first side.
 
         Raises :class:`ScannerError` when the device cannot start (busy, gone, ...).
         """
@@ -107,15 +103,9 @@ class ScanRunner:
         if self._max_pages is not None and self._delivered >= self._max_pages:
             self.exhausted = True
             return
-        self._ahead = asyncio.get_running_loop().create_task(self._scan_one())
-        self._ahead.add_done_callback(self._report)
-
-    async def _scan_one(self) -> PageBuffer | None:
         assert self._session is not None
-        page = await self._session.next_page()
-        if page is None:
-            return None
-        return await assemble(page)
+        self._ahead = asyncio.get_running_loop().create_task(self._session.next_page())
+        self._ahead.add_done_callback(self._report)
 
     def _report(self, task: asyncio.Task) -> None:
         if task.cancelled():
@@ -130,26 +120,28 @@ class ScanRunner:
             log.error("scan failed unexpectedly", exc_info=exc)
             self._on_failure(ScannerError(Condition.IO_ERROR, str(exc)))
 
-    async def next_page(self) -> PageBuffer | None:
-        """Wait for the side being scanned and return it; None when there are no more.
+    async def next_page(self) -> PageStream | None:
+        """Wait for the side being started and return its stream; None when there are no more.
 
-        Raises :class:`ScannerError` if its scan failed.
+        Raises :class:`ScannerError` if its start failed. The stream's bands must be read
+        (or the job ended) before :meth:`page_sent`.
         """
         if self._ahead is None:
             return None
         task = self._ahead
         self._ahead = None
-        return await asyncio.shield(task)
+        page = await asyncio.shield(task)
+        return None if page is None else PageStream.of(page)
 
     def page_sent(self) -> None:
-        """The page from :meth:`next_page` reached the client: scan the next one, if any."""
+        """The side from :meth:`next_page` reached the client: start the next one, if any."""
         self._delivered += 1
         if not self._closed:
             self._scan_ahead()
 
     @property
     def scanning(self) -> bool:
-        """True while a side is being scanned."""
+        """True while a side is being started."""
         return self._ahead is not None and not self._ahead.done()
 
     async def cancel(self) -> None:

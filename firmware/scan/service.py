@@ -12,14 +12,14 @@ import concurrent.futures
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from drivers.base import Capabilities, Scanner, ScannerError, ScannerInfo
+from drivers.base import Capabilities, Condition, Scanner, ScannerError, ScannerInfo
 
 from ..jobs.job import CANCELED, COMPLETED, Job
 from ..jobs.manager import JobTable, ScannerBusy
-from ..jobs.runner import PageBuffer
+from ..jobs.runner import PageStream
 from ..jobs.runs import JobRun, JobRuns
 from ..model import (
     CancelJobRequest,
@@ -47,8 +47,8 @@ from ..wire.handler import MAX_RESPONSE_BYTES, Operation, Reply, StreamedReply
 from ..wire.mtom import MtomWriter
 from ..wire.xml import Element, serialize
 from . import capabilities as capmap
-from . import conditions, encode, formats
-from .imagestream import threaded_chunks
+from . import conditions, formats
+from .imagestream import encode_stream, raster_of
 from .status import ScannerStatusTracker
 from .ticket import ResolvedTicket, resolve_ticket
 
@@ -85,7 +85,9 @@ class ServiceSettings:
     spec's 60 s); ``friendly_name`` for ScannerDescription (None: the default
     name, numbered with ``name_number`` to tell identical scanners apart, see
     :mod:`firmware.naming`); ``max_page_bytes`` the memory budget of one side's
-    raw image (None: none; see :mod:`firmware.scan.ticket`).
+    raw image (None: none; see :mod:`firmware.scan.ticket`); ``stall_timeout`` seconds an image
+    transfer may wait for a client that stopped reading before it is broken off and the job
+    ends (the scanner is freed).
     """
 
     formats: tuple[str, ...] = formats.SUPPORTED_FORMATS
@@ -94,6 +96,7 @@ class ServiceSettings:
     friendly_name: str | None = None
     name_number: int = 1
     max_page_bytes: int | None = None
+    stall_timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -331,42 +334,49 @@ class ScanService:
             raise self._ended_fault(job)
         job.transferring()
         name = req.document_name or f"scan{job.job_id}-{job.scans_completed + 1}"
-        writer = MtomWriter(formats.MIME_TYPES[run.resolved.format])
+        resolved = run.resolved
+        try:
+            raster = raster_of(page.info, quality=resolved.quality, bilevel=resolved.bilevel)
+        except ValueError as exc:  # a driver page no encoder takes: the device misbehaves
+            run.retrieving = False
+            unusable = ScannerError(Condition.IO_ERROR, f"unusable page from the scanner: {exc}")
+            self._runs.fail(job, unusable)
+            raise conditions.effect_of(unusable.condition).fault(unusable.message) from None
+        writer = MtomWriter(formats.MIME_TYPES[resolved.format])
         return StreamedReply(
             action=ns.scan_action("RetrieveImageResponse"),
             writer=writer,
             body=RetrieveImageResponse(content_id=writer.content_id).to_xml(),
-            data=self._stream(run, page, name, requested),
+            data=self._stream(run, page, raster, name, requested),
             on_abort=lambda exc: self._runs.transfer_broken(run, exc),
+            stall_timeout=self.settings.stall_timeout,
         )
 
-    async def _stream(self, run: JobRun[ResolvedTicket], page: PageBuffer, document_name: str, requested: float):
-        info = page.info
-        if page.lines != info.lines:
-            info = dataclasses.replace(info, lines=page.lines)
-        resolved = run.resolved
-
-        def produce(write):
-            return encode.encode_page(
-                resolved.format,
-                info,
-                page.data,  # noqa: F821 - ``del page`` below runs after the encoder's last write
-                write,
-                quality=resolved.quality,
-                bilevel=resolved.bilevel,
-            )
-
+    async def _stream(
+        self, run: JobRun[ResolvedTicket], page: PageStream, raster, document_name: str, requested: float
+    ) -> AsyncIterator[bytes]:
+        """The encoded side, chunk by chunk as its rows come (see :mod:`firmware.scan.imagestream`);
+        the side counts as sent once the last chunk was taken. A device failure mid-page ends
+        the job with its condition (the connection then closes: the answer has begun)."""
         first = True
-        async for chunk in threaded_chunks(produce, self._executor):
-            if run.job.ended:
-                raise faults.client_error_job_cancelled("The job ended during the transfer.")
-            if first:
-                first = False
-                log.info(
-                    "job %d: first image byte %.3f s after RetrieveImage", run.job.job_id, time.monotonic() - requested
-                )
-            yield chunk
-        del page, produce  # the raw page can go before the next one is scanned
+        try:
+            async for chunk in encode_stream(page, run.resolved.format, raster, self._executor):
+                if run.job.ended:
+                    raise faults.client_error_job_cancelled("The job ended during the transfer.")
+                if first:
+                    first = False
+                    log.info(
+                        "job %d: first image byte %.3f s after RetrieveImage",
+                        run.job.job_id,
+                        time.monotonic() - requested,
+                    )
+                yield chunk
+        except ScannerError as error:
+            run.retrieving = False
+            self._runs.fail(run.job, error)
+            raise
+        if page.info.lines >= 0 and page.rows != page.info.lines:
+            log.info("job %d: the side had %d rows, %d announced", run.job.job_id, page.rows, page.info.lines)
         run.retrieving = False
         self._runs.page_sent(run, document_name)
 
