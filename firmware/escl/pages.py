@@ -23,6 +23,7 @@ from ..scan.ticket import ResolvedTicket
 
 log = logging.getLogger(__name__)
 
+
 class TransferEnded(Exception):
     """The job ended (canceled, timed out, failed) while its side was being sent."""
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from drivers.base import PageInfo
 
@@ -37,7 +37,12 @@ _END = object()
 def raster_of(info: PageInfo, *, quality: int, bilevel: bool) -> Raster:
     """The encoder's :class:`~firmware.imaging.Raster` of a side shaped ``info`` (height None
     when ``info.lines`` is -1), with JPEG ``quality`` 1..100 and ``bilevel`` (a lineart side,
-    written 1-bit where the format allows). Raises ``ValueError`` for a shape no encoder takes."""
+    written 1-bit where the format allows). Raises ``ValueError`` for a shape no encoder takes
+    (a depth other than 8 bits, rows shorter than their pixels)."""
+    if info.depth != 8:
+        raise ValueError(f"unsupported depth {info.depth}; the driver delivers 8-bit samples")
+    if info.bytes_per_line < info.pixels_per_line * info.channels:
+        raise ValueError(f"bad row geometry: {info.pixels_per_line} pixels, {info.bytes_per_line} bytes per line")
     return Raster(
         width=info.pixels_per_line,
         height=info.lines if info.lines >= 0 else None,
@@ -61,7 +66,7 @@ async def encode_stream(
     fmt: str,
     raster: Raster,
     executor: concurrent.futures.Executor | None = None,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """Yield the file of FormatValue ``fmt`` for ``stream`` (shaped ``raster``, see
     :func:`raster_of`) piece by piece while its bands come in; encoding runs in ``executor``
     (None: the loop's default).
