@@ -36,6 +36,7 @@ from .pushscan import PushScan, attach_push
 from .pushscan.http import PushHandler
 from .scan.eventsource import EventSource, attach_eventing
 from .scan.service import ScanService, ServiceSettings
+from .scan.spool import Spool
 from .state import StateStore
 from .wire.access import AllowList
 from .wire.handler import MAX_REQUEST_BYTES
@@ -130,7 +131,8 @@ class App:
 
     Scanners are added and removed while serving (:meth:`add_scanner`,
     :meth:`remove_scanner`; USB hotplug in :mod:`firmware.hotplug`); every
-    scanner shares the JobId counter ``ids``, the image encoding ``executor`` and the
+    scanner shares the JobId counter ``ids``, the image encoding ``executor``, the ``spool`` of
+    sides being sent (:mod:`firmware.scan.spool`) and the
     default friendly name numbers ``names`` (:mod:`firmware.naming`).
     """
 
@@ -142,6 +144,7 @@ class App:
     names: NameNumbers | None = None
     router: SoapRouter = field(default_factory=SoapRouter)
     escl_routes: EsclRoutes | None = None
+    spool: Spool | None = None
 
     def urls(self, host: str, scanners: list[ServedScanner] | None = None) -> list[tuple[ServedScanner, str]]:
         """The full scan service URL of every scanner (or of ``scanners``) with WSD on, for clients reaching us at ``host``."""
@@ -177,6 +180,8 @@ class App:
             self.ids = JobIdAllocator(StateStore(config.state_dir))
         if self.executor is None:
             self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="encode")
+        if self.spool is None:
+            self.spool = Spool(config.spool_dir, config.spool_mib << 20)
         overrides = config.overrides_for(info.name, info.usb_id)
         try:
             caps = served_capabilities(await scanner.capabilities(), overrides)
@@ -188,7 +193,9 @@ class App:
             self.names = NameNumbers(StateStore(config.state_dir))
         name_number = self.names.number(info.vendor, info.model, info.stable_key)
         settings = service_settings(config, overrides, name_number)
-        service = ScanService(scanner, caps, JobTable(self.ids, config.history_size), settings, self.executor)
+        service = ScanService(
+            scanner, caps, JobTable(self.ids, config.history_size), settings, self.executor, self.spool
+        )
         path = self._free_path(scan_path(info.name))
         identity = load_identity(config.state_dir, info.stable_key, former_key=info.name)
         metadata = device_metadata(info, settings.friendly_name, name_number)

@@ -63,7 +63,15 @@ class Config:
     tickets are refused before scanning (:func:`firmware.scan.ticket.check_page_memory`);
     ``stall_timeout`` seconds an image transfer (RetrieveImage, eSCL NextDocument) waits for a
     client that stopped reading before it is broken off, the job ended and the scanner freed.
+    ``cache_dir``: where the spool keeps the side being sent, so a RetrieveImage broken mid-page
+    can be retried (None: ``<state_dir>/spool``); ``spool_mib`` caps it in MiB (0: no spool, a
+    broken transfer aborts the job), see :mod:`firmware.scan.spool`.
     """
+
+    @property
+    def spool_dir(self) -> Path:
+        """The spool directory: ``cache_dir``, else ``<state_dir>/spool``."""
+        return self.cache_dir if self.cache_dir is not None else self.state_dir / "spool"
 
     host: str = ""  # every address, IPv4 and IPv6
     http_port: int = DEFAULT_PORT
@@ -84,6 +92,8 @@ class Config:
     body_timeout: float = 30.0
     max_page_mib: int = 128
     stall_timeout: float = 30.0
+    cache_dir: Path | None = None
+    spool_mib: int = 256
     eventing: EventingSettings = EventingSettings()
     scanners: dict[str, ScannerOverrides] = field(default_factory=dict)
 
@@ -198,6 +208,8 @@ KEYS: dict[str, Callable[[str, Any], Any]] = {
     "body_timeout": _seconds,
     "max_page_mib": _int_in(1, 65536),
     "stall_timeout": _seconds,
+    "cache_dir": _path,
+    "spool_mib": _int_in(0, 65536),
 }
 
 SCANNER_KEYS: dict[str, Callable[[str, Any], Any]] = {

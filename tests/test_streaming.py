@@ -6,7 +6,8 @@ still to come from the device (the response does not wait for the page), and the
 memory of the service process (sampled from /proc while the page streams) never grows by
 anything near the page's raw size. A page of unknown height (the backend as a hand scanner)
 streams too, and a client that stops reading is cut off after ``stall_timeout``: the job is
-aborted and the scanner free for the next one.
+aborted and the scanner free for the next one, unless the spool kept the side: then a retried
+RetrieveImage gets the whole side, the same image a clean transfer gives.
 """
 
 from __future__ import annotations
@@ -227,9 +228,10 @@ def test_a_page_of_unknown_height_streams(tmp_path):
 
 
 def test_a_client_that_stops_reading_is_cut_off_and_frees_the_scanner(tmp_path):
+    """Without a spool (spool_mib = 0) the job ends at once: Aborted, the scanner free."""
     sane = write_sane_dir(tmp_path / "sane", **THROTTLED)
     config = tmp_path / "config.toml"
-    config.write_text("stall_timeout = 2\n")
+    config.write_text("stall_timeout = 2\nspool_mib = 0\n")
     with running_service(sane, tmp_path / "state", "--config", str(config)) as service:
         client = SoapClient(service.url)
         job = create_job(client, "dib", 300)  # 16.7 MB uncompressed: more than the socket buffers hold
@@ -245,3 +247,53 @@ def test_a_client_that_stops_reading_is_cut_off_and_frees_the_scanner(tmp_path):
         assert "read nothing for 2 s" in service.log_text()
         again = retrieve(service.url, create_job(client, "png", 75))
         assert again.image().size == (590, 590)
+
+
+def broken_retrieve(url: str, job: model.CreateScanJobResponse, keep: int) -> int:
+    """RetrieveImage read until ``keep`` bytes came, then the connection closed; returns the bytes read."""
+    data = bytearray()
+    with connect(url) as sock:
+        sock.sendall(retrieve_request(url, job))
+        while len(data) < keep:
+            piece = sock.recv(65536)
+            if not piece:
+                break
+            data += piece
+    return len(data)
+
+
+@pytest.mark.parametrize("fmt", ["png", "dib"])
+def test_a_transfer_broken_mid_page_is_answered_again_from_the_spool(tmp_path, fmt):
+    sane = write_sane_dir(tmp_path / "sane", **THROTTLED)
+    with running_service(sane, tmp_path / "state") as service:
+        client = SoapClient(service.url)
+        whole = retrieve(service.url, create_job(client, fmt, 150)).image()  # a clean transfer, for comparison
+        wait_for(lambda: client.scanner_status().state == "Idle")
+        job = create_job(client, fmt, 150)
+        got = broken_retrieve(service.url, job, 20000)  # the client goes away mid-page
+        assert got >= 20000
+        wait_for(lambda: "kept for a retried RetrieveImage" in service.log_text(), timeout=30)
+        assert [j.job_id for j in client.active_jobs()] == [job.job_id]  # the job waits for the retry
+        again = retrieve(service.url, job).image()
+        assert "sent again from the spool" in service.log_text()
+        assert again.size == whole.size == (1181, 1181)
+        assert again.tobytes() == whole.tobytes()
+        summary = client.job_history()[0]
+        assert (summary.job_id, summary.job_state) == (job.job_id, "Completed")
+        assert list((tmp_path / "state" / "spool").iterdir()) == []  # the copy is gone once sent
+
+
+def test_a_kept_side_is_dropped_when_no_retry_comes(tmp_path):
+    """The side waits in the spool for the RetrieveImage timeout, then the job times out."""
+    sane = write_sane_dir(tmp_path / "sane", **THROTTLED)
+    config = tmp_path / "config.toml"
+    config.write_text("job_timeout = 3\n")
+    with running_service(sane, tmp_path / "state", "--config", str(config)) as service:
+        client = SoapClient(service.url)
+        job = create_job(client, "dib", 150)
+        broken_retrieve(service.url, job, 20000)
+        wait_for(lambda: client.job_history() and client.job_history()[0].job_id == job.job_id, timeout=30)
+        summary = client.job_history()[0]
+        assert summary.job_state == "Aborted" and "JobTimedOut" in summary.job_state_reasons
+        wait_for(lambda: list((tmp_path / "state" / "spool").iterdir()) == [], timeout=10)
+        wait_for(lambda: client.scanner_status().state == "Idle")

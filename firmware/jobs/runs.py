@@ -89,6 +89,8 @@ class JobRuns(Generic[T]):
         self._on_page_delivered = on_page_delivered
         self._failure_reasons = failure_reasons
         self._runs: dict[int, JobRun[T]] = {}
+        self.ended_listeners: list[Callable[[JobRun[T]], None]] = []
+        """Called with the run when its job ends (completed, canceled, aborted), before its session closes."""
         self.closing = ClosingSessions(name)
         """The driver sessions of ended jobs still closing (CreateScanJob waits for them)."""
 
@@ -190,6 +192,11 @@ class JobRuns(Generic[T]):
             time.monotonic() - run.started,
         )
         self._on_active(False)
+        for listener in list(self.ended_listeners):
+            try:
+                listener(run)
+            except Exception:
+                log.exception("job end listener failed")
         closing = run.runner.cancel() if cancel or job.state != COMPLETED else run.runner.close()
         self.closing.add(_then_release_memory(closing))
 

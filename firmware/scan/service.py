@@ -8,6 +8,7 @@ Driver failures become job end states, scanner status and faults through
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import dataclasses
 import logging
@@ -19,7 +20,6 @@ from drivers.base import Capabilities, Condition, Scanner, ScannerError, Scanner
 
 from ..jobs.job import CANCELED, COMPLETED, Job
 from ..jobs.manager import JobTable, ScannerBusy
-from ..jobs.runner import PageStream
 from ..jobs.runs import JobRun, JobRuns
 from ..model import (
     CancelJobRequest,
@@ -48,7 +48,9 @@ from ..wire.mtom import MtomWriter
 from ..wire.xml import Element, serialize
 from . import capabilities as capmap
 from . import conditions, formats
-from .imagestream import encode_stream, raster_of
+from .imagestream import raster_of
+from .sides import SideTransfer, side_label
+from .spool import Spool
 from .status import ScannerStatusTracker
 from .ticket import ResolvedTicket, resolve_ticket
 
@@ -123,8 +125,11 @@ class ScanService:
         jobs: JobTable,
         settings: ServiceSettings = ServiceSettings(),
         executor: concurrent.futures.Executor | None = None,
+        spool: Spool | None = None,
     ) -> None:
         self.scanner = scanner
+        self._spool = spool
+        self._kept: dict[int, SideTransfer] = {}  # job id -> a side kept in the spool after a broken transfer
         self.info: ScannerInfo = scanner.info
         self.capabilities = capabilities
         self.jobs = jobs
@@ -138,6 +143,7 @@ class ScanService:
             self._failure_reasons,
             name=self.info.name,
         )
+        self._runs.ended_listeners.append(self._job_ended)
         self._description, self._configuration, self._default_ticket = self._elements(capabilities, settings)
         self.elements_listeners: list[Callable[[ElementsChange], None]] = []
         self.push_authorizer: Callable[[CreateScanJobRequest, Request], Callable[[], None]] | None = None
@@ -294,12 +300,14 @@ class ScanService:
     # --- RetrieveImage -----------------------------------------------------------
 
     async def retrieve_image(self, request: Request) -> Reply | StreamedReply:
-        """RetrieveImage: wait for the next side, then stream it as MTOM in the job's format.
+        """RetrieveImage: the next side as MTOM in the job's format, streamed while it is scanned
+        (the answer starts as soon as the device runs: :mod:`firmware.scan.sides`). A side whose
+        transfer broke and that the spool kept is answered again from the spool.
 
         Faults: ClientErrorJobIdNotFound, ClientErrorInvalidJobToken,
         ClientErrorNoImagesAvailable (no more sides: the end of an ADF batch),
         ClientErrorJobCancelled (canceled, aborted or timed-out job), and the
-        condition's fault when the device fails while scanning.
+        condition's fault when the device fails before the side's first rows.
         """
         req = RetrieveImageRequest.from_xml(_body(request))
         job = self.jobs.get(req.job_id)
@@ -315,6 +323,10 @@ class ScanService:
         run.retrieving = True
         requested = time.monotonic()
         self._runs.disarm_timeout(run)
+        name = req.document_name or f"scan{job.job_id}-{job.scans_completed + 1}"
+        kept = self._kept.get(job.job_id)
+        if kept is not None:
+            return await self._replay(run, kept, name)
         try:
             page = await run.runner.next_page()
         except ScannerError as error:
@@ -333,7 +345,6 @@ class ScanService:
                 self._runs.feeder_empty(job)
             raise self._ended_fault(job)
         job.transferring()
-        name = req.document_name or f"scan{job.job_id}-{job.scans_completed + 1}"
         resolved = run.resolved
         try:
             raster = raster_of(page.info, quality=resolved.quality, bilevel=resolved.bilevel)
@@ -342,25 +353,64 @@ class ScanService:
             unusable = ScannerError(Condition.IO_ERROR, f"unusable page from the scanner: {exc}")
             self._runs.fail(job, unusable)
             raise conditions.effect_of(unusable.condition).fault(unusable.message) from None
+        spool_file = self._spool.open(side_label(job.job_id, job.scans_completed + 1)) if self._spool else None
+        side = SideTransfer(
+            page,
+            resolved.format,
+            raster,
+            self._executor,
+            spool_file,
+            lambda failure: self._kept_side_ended(run, side, failure),
+        )
         writer = MtomWriter(formats.MIME_TYPES[resolved.format])
         return StreamedReply(
             action=ns.scan_action("RetrieveImageResponse"),
             writer=writer,
             body=RetrieveImageResponse(content_id=writer.content_id).to_xml(),
-            data=self._stream(run, page, raster, name, requested),
-            on_abort=lambda exc: self._runs.transfer_broken(run, exc),
+            data=self._stream(run, side, side.client_chunks(), name, requested),
+            on_abort=lambda exc: self._transfer_broken(run, side, exc),
+            stall_timeout=self.settings.stall_timeout,
+        )
+
+    async def _replay(self, run: JobRun[ResolvedTicket], side: SideTransfer, name: str) -> StreamedReply:
+        """Answer a retried RetrieveImage from the spool: wait until the side is all in the file
+        (the scanner may still be reading it), then send the file."""
+        job = run.job
+        try:
+            await asyncio.shield(side.task)
+        except BaseException:
+            run.retrieving = False
+            raise
+        if job.ended or not (side.spool_file is not None and side.spool_file.complete):
+            run.retrieving = False
+            raise self._ended_fault(job)
+        log.info("job %d: the side is sent again from the spool (%d bytes)", job.job_id, side.spool_file.size)
+        job.transferring()
+        writer = MtomWriter(formats.MIME_TYPES[run.resolved.format])
+        return StreamedReply(
+            action=ns.scan_action("RetrieveImageResponse"),
+            writer=writer,
+            body=RetrieveImageResponse(content_id=writer.content_id).to_xml(),
+            data=self._stream(run, side, side.replay(), name, time.monotonic()),
+            on_abort=lambda exc: self._transfer_broken(run, side, exc),
             stall_timeout=self.settings.stall_timeout,
         )
 
     async def _stream(
-        self, run: JobRun[ResolvedTicket], page: PageStream, raster, document_name: str, requested: float
+        self,
+        run: JobRun[ResolvedTicket],
+        side: SideTransfer,
+        chunks: AsyncIterator[bytes],
+        document_name: str,
+        requested: float,
     ) -> AsyncIterator[bytes]:
-        """The encoded side, chunk by chunk as its rows come (see :mod:`firmware.scan.imagestream`);
-        the side counts as sent once the last chunk was taken. A device failure mid-page ends
-        the job with its condition (the connection then closes: the answer has begun)."""
+        """The encoded side, chunk by chunk as ``chunks`` gives it; the side counts as sent once
+        the last chunk was taken. A device failure mid-page ends the job with its condition (the
+        connection then closes: the answer has begun)."""
         first = True
+        sent = False
         try:
-            async for chunk in encode_stream(page, run.resolved.format, raster, self._executor):
+            async for chunk in chunks:
                 if run.job.ended:
                     raise faults.client_error_job_cancelled("The job ended during the transfer.")
                 if first:
@@ -371,14 +421,58 @@ class ScanService:
                         time.monotonic() - requested,
                     )
                 yield chunk
+            sent = True
         except ScannerError as error:
             run.retrieving = False
             self._runs.fail(run.job, error)
             raise
+        finally:
+            if not sent and not side.detached:
+                await side.cancel()
+        page = side.page
         if page.info.lines >= 0 and page.rows != page.info.lines:
             log.info("job %d: the side had %d rows, %d announced", run.job.job_id, page.rows, page.info.lines)
+        side.discard()
+        self._kept.pop(run.job.job_id, None)
         run.retrieving = False
         self._runs.page_sent(run, document_name)
+
+    def _transfer_broken(self, run: JobRun[ResolvedTicket], side: SideTransfer, exc: BaseException) -> None:
+        """The response broke off (client gone, stalled, or the job ended): keep the side in the
+        spool for a retry when it can be, else abort the job (JobCompletedWithErrors)."""
+        job = run.job
+        if job.ended or isinstance(exc, ScannerError):
+            run.retrieving = False
+            return
+        if side.keepable:
+            run.retrieving = False
+            if self._kept.get(job.job_id) is not side:
+                self._kept[job.job_id] = side
+                side.detach()
+            log.warning(
+                "job %d: image transfer broke (%s); the side is kept for a retried RetrieveImage", job.job_id, exc
+            )
+            self._runs.arm_timeout(run)
+            return
+        self._runs.transfer_broken(run, exc)
+
+    def _kept_side_ended(self, run: JobRun[ResolvedTicket], side: SideTransfer, failure: BaseException | None) -> None:
+        """A side kept after a broken transfer was read to its end (``failure`` None) or failed."""
+        job = run.job
+        if failure is None or job.ended:
+            return
+        self._kept.pop(job.job_id, None)
+        side.discard()
+        if isinstance(failure, ScannerError):
+            self._runs.fail(job, failure)
+        else:
+            self._runs.transfer_broken(run, failure)
+
+    def _job_ended(self, run: JobRun[ResolvedTicket]) -> None:
+        """A job ended: drop the side it kept, if any."""
+        side = self._kept.pop(run.job.job_id, None)
+        if side is not None:
+            asyncio.get_running_loop().create_task(side.cancel())
 
     def _ended_fault(self, job: Job) -> faults.SoapFault:
         if job.state == COMPLETED:
