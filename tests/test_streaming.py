@@ -16,6 +16,8 @@ import io
 import socket
 import threading
 import time
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -300,3 +302,46 @@ def test_a_kept_side_is_dropped_when_no_retry_comes(tmp_path):
         assert summary.job_state == "Aborted" and "JobTimedOut" in summary.job_state_reasons
         wait_for(lambda: list((tmp_path / "state" / "spool").iterdir()) == [], timeout=10)
         wait_for(lambda: client.scanner_status().state == "Idle")
+
+
+ESCL_SETTINGS = b"""<scan:ScanSettings xmlns:scan="http://schemas.hp.com/imaging/escl/2011/05/03"
+ xmlns:pwg="http://www.pwg.org/schemas/2010/12/sm"><pwg:InputSource>Platen</pwg:InputSource>
+ <scan:ColorMode>RGB24</scan:ColorMode><scan:XResolution>300</scan:XResolution><scan:YResolution>300</scan:YResolution>
+ <pwg:DocumentFormat>%s</pwg:DocumentFormat></scan:ScanSettings>"""
+
+
+@pytest.mark.parametrize("mime", ["image/png", "image/jpeg"])
+def test_escl_next_document_streams_with_flat_memory(tmp_path, mime):
+    sane = write_sane_dir(tmp_path / "sane", **THROTTLED)
+    with running_service(sane, tmp_path / "state") as service:
+        pid = service.process.pid
+        base = f"http://127.0.0.1:{service.port}/eSCL"
+        host, port = "127.0.0.1", service.port
+
+        def next_document() -> tuple[float, float, bytes]:
+            """POST ScanJobs, then GET NextDocument over a raw socket: (first body byte s, last s, body)."""
+            request = urllib.request.Request(base + "/ScanJobs", data=ESCL_SETTINGS % mime.encode())
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                path = urllib.parse.urlsplit(answer.headers["Location"]).path
+            data, first = bytearray(), 0.0
+            with socket.create_connection((host, port), timeout=60) as sock:
+                sent = time.monotonic()
+                sock.sendall(f"GET {path}/NextDocument HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+                while piece := sock.recv(65536):
+                    data += piece
+                    end = data.find(b"\r\n\r\n")
+                    if not first and end >= 0 and len(data) > end + 4:
+                        first = time.monotonic()
+                last = time.monotonic()
+            head, _, body = bytes(data).partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200"), head
+            return first - sent, last - sent, dechunk(body)
+
+        next_document()  # warm-up (encoder libraries loaded)
+        wait_for(lambda: "Completed" in service.log_text())
+        before = rss(pid)
+        with RssPeak(pid) as memory:
+            first, last, body = next_document()
+        assert Image.open(io.BytesIO(body)).size == (2362, 2362)
+        assert first < last / 4
+        assert memory.peak - before < 2362 * 2362 * 3 / 2
