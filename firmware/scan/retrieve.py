@@ -135,7 +135,7 @@ class ImageRetrieval:
         (the scanner may still be reading it), then send the file."""
         job = run.job
         try:
-            await asyncio.shield(side.task)
+            await asyncio.wait({side.task})  # never raises: a failed or cancelled side ends the job
         except BaseException:
             run.retrieving = False
             raise
