@@ -110,7 +110,11 @@ class ElementsChange:
 
 
 class ScanService:
-    """The scan service for ``scanner``; ``operations()`` gives the action table for the HTTP handler."""
+    """The scan service for ``scanner``; ``operations()`` gives the action table for the HTTP handler.
+
+    ``executor`` encodes images (None: the loop's default); ``spool`` keeps the side being sent
+    so a broken RetrieveImage can be retried (None: a broken transfer aborts the job).
+    """
 
     def __init__(
         self,
