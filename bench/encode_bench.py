@@ -1,4 +1,4 @@
-"""Encoder benchmark: band encoders (firmware/imaging) fed at a device's pace against today's whole-page path.
+"""Encoder benchmark: band encoders (firmware/imaging) fed at a device's pace against a whole-page Pillow encode.
 
     .venv/bin/python bench/encode_bench.py [--dpi 600] [--rate 20] [--mode rgb|gray|bilevel] [--only NAME ...]
 
@@ -12,9 +12,9 @@ Cases, each in its own fresh process (so memory figures do not mix):
 * ``stream <fmt>``: the band encoder of ``firmware.imaging`` is fed each band as
   it arrives (PNG with the Sub filter and with the None filter; JPEG through
   libvips when pyvips loads, else Pillow at the end);
-* ``whole <fmt>``: today's path: the bands are gathered into one buffer (as
-  ``firmware/jobs/runner.assemble`` does), then ``firmware.scan.encode.encode_page``
-  (Pillow) encodes the page.
+* ``whole <fmt>``: the path RetrieveImage took before sides were streamed (kept here as
+  the reference): the bands are gathered into one buffer, then Pillow encodes the page
+  (:func:`_pillow_whole_page`).
 
 Printed per case: first byte (seconds from the first band's arrival to the
 first encoded byte), total (seconds from the first band to the last byte; the
@@ -67,13 +67,37 @@ def _bands(width: int, channels: int, bilevel: bool, noise_sigma: float, count: 
     return bands
 
 
+def _pillow_whole_page(fmt: str, info, page: bytearray, write, bilevel: bool) -> None:
+    """Encode the whole ``page`` with Pillow's writers (zlib level 3 for PNG), as the service did
+    before it streamed sides; the file goes to ``write`` in one piece."""
+    import io
+
+    from PIL import Image
+
+    mode = "RGB" if info.channels == 3 else "L"
+    image = Image.frombuffer(mode, (info.pixels_per_line, info.lines), page, "raw", mode, info.bytes_per_line, 1)
+    dpi = (info.resolution, info.resolution)
+    if bilevel and fmt not in ("jfif", "exif"):
+        image = image.convert("1", dither=Image.Dither.NONE)
+    pillow: dict[str, tuple[str, dict]] = {
+        "png": ("PNG", {"compress_level": 3}),
+        "jfif": ("JPEG", {"quality": 85}),
+        "exif": ("JPEG", {"quality": 85, "exif": Image.Exif()}),
+        "dib": ("BMP", {}),
+        "tiff-single-uncompressed": ("TIFF", {"compression": "raw"}),
+    }
+    name, options = pillow[fmt]
+    out = io.BytesIO()
+    image.save(out, name, dpi=dpi, **options)
+    write(out.getvalue())
+
+
 def run_case(kind: str, fmt: str, variant: str, dpi: int, rate: float, mode: str, noise: float) -> dict:
     """One case in this process; returns its figures."""
     from drivers.base import PageInfo
     from firmware.imaging import BandEncoder, Raster, new_encoder
     from firmware.imaging.jpeg import _load_pyvips
     from firmware.imaging.png import FILTER_NONE, FILTER_SUB, PngEncoder
-    from firmware.scan.encode import encode_page
 
     if kind == "stream" and fmt in ("jfif", "exif"):
         _load_pyvips()  # libraries loaded before the page: their pages are not the page's memory
@@ -130,8 +154,7 @@ def run_case(kind: str, fmt: str, variant: str, dpi: int, rate: float, mode: str
     if encoder is not None:
         encoder.close()
     else:
-        info = PageInfo(width, height, row, channels, dpi)
-        encode_page(fmt, info, page, write, bilevel=bilevel)
+        _pillow_whole_page(fmt, PageInfo(width, height, row, channels, dpi), page, write, bilevel)
     end = time.monotonic()
     cpu = time.process_time() - cpu0
     stop.set()

@@ -39,6 +39,7 @@ from .pushscan import PushScan, attach_push
 from .pushscan.http import PushHandler
 from .scan.eventsource import EventSource, attach_eventing
 from .scan.service import ScanService, ServiceSettings
+from .scan.spool import Spool
 from .state import StateStore
 from .web import WebPage, attach_web
 from .wire.access import AllowList
@@ -71,7 +72,7 @@ def device_metadata(info: ScannerInfo, friendly_name: str | None, name_number: i
 
 def service_settings(config: Config, overrides: ScannerOverrides, name_number: int = 1) -> ServiceSettings:
     """The scan service settings of one scanner: the configuration's formats, JPEG quality,
-    job timeout and page memory budget (``max_page_mib``), and its friendly name (the
+    job timeout, page memory budget (``max_page_mib``) and transfer stall timeout, and its friendly name (the
     scanner's own one first; without one the default name numbered with ``name_number``,
     :mod:`firmware.naming`)."""
     return ServiceSettings(
@@ -81,6 +82,7 @@ def service_settings(config: Config, overrides: ScannerOverrides, name_number: i
         friendly_name=overrides.friendly_name or config.friendly_name,
         name_number=name_number,
         max_page_bytes=config.max_page_mib * 1024 * 1024,
+        stall_timeout=config.stall_timeout,
     )
 
 
@@ -139,7 +141,8 @@ class App:
 
     Scanners are added and removed while serving (:meth:`add_scanner`,
     :meth:`remove_scanner`; USB hotplug in :mod:`firmware.hotplug`); every
-    scanner shares the JobId counter ``ids``, the image encoding ``executor`` and the
+    scanner shares the JobId counter ``ids``, the image encoding ``executor``, the ``spool`` of
+    sides being sent (:mod:`firmware.scan.spool`) and the
     default friendly name numbers ``names`` (:mod:`firmware.naming`).
     """
 
@@ -154,6 +157,7 @@ class App:
     router: SoapRouter = field(default_factory=SoapRouter)
     escl_routes: EsclRoutes | None = None
     web: WebPage | None = None
+    spool: Spool | None = None
 
     def urls(self, host: str, scanners: list[ServedScanner] | None = None) -> list[tuple[ServedScanner, str]]:
         """The full scan service URL of every scanner (or of ``scanners``) with WSD on, for clients reaching us at ``host``."""
@@ -189,6 +193,8 @@ class App:
             self.ids = JobIdAllocator(StateStore(config.state_dir))
         if self.executor is None:
             self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="encode")
+        if self.spool is None:
+            self.spool = Spool(config.spool_dir, config.spool_mib << 20)
         overrides = config.overrides_for(info.name, info.usb_id)
         try:
             caps = served_capabilities(await scanner.capabilities(), overrides)
@@ -200,7 +206,9 @@ class App:
             self.names = NameNumbers(StateStore(config.state_dir))
         name_number = self.names.number(info.vendor, info.model, info.stable_key)
         settings = service_settings(config, overrides, name_number)
-        service = ScanService(scanner, caps, JobTable(self.ids, config.history_size), settings, self.executor)
+        service = ScanService(
+            scanner, caps, JobTable(self.ids, config.history_size), settings, self.executor, self.spool
+        )
         path = self._free_path(scan_path(info.name))
         identity = load_identity(config.state_dir, info.stable_key, former_key=info.name)
         metadata = device_metadata(info, settings.friendly_name, name_number)

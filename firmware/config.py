@@ -60,8 +60,18 @@ class Config:
     closed first, :mod:`firmware.wire.server`); ``idle_timeout`` seconds a connection may
     wait for a request's headers; ``body_timeout`` seconds for a request's whole body;
     ``max_page_mib`` MiB a scanned side's raw image may take (8-bit samples), larger
-    tickets are refused before scanning (:func:`firmware.scan.ticket.check_page_memory`).
+    tickets are refused before scanning (:func:`firmware.scan.ticket.check_page_memory`);
+    ``stall_timeout`` seconds an image transfer (RetrieveImage, eSCL NextDocument) waits for a
+    client that stopped reading before it is broken off, the job ended and the scanner freed.
+    ``cache_dir``: where the spool keeps the side being sent, so a RetrieveImage broken mid-page
+    can be retried (None: ``<state_dir>/spool``); ``spool_mib`` caps it in MiB (0: no spool, a
+    broken transfer aborts the job), see :mod:`firmware.scan.spool`.
     """
+
+    @property
+    def spool_dir(self) -> Path:
+        """The spool directory: ``cache_dir``, else ``<state_dir>/spool``."""
+        return self.cache_dir if self.cache_dir is not None else self.state_dir / "spool"
 
     host: str = ""  # every address, IPv4 and IPv6
     http_port: int = DEFAULT_PORT
@@ -82,6 +92,9 @@ class Config:
     idle_timeout: float = 60.0
     body_timeout: float = 30.0
     max_page_mib: int = 128
+    stall_timeout: float = 30.0
+    cache_dir: Path | None = None
+    spool_mib: int = 256
     eventing: EventingSettings = EventingSettings()
     scanners: dict[str, ScannerOverrides] = field(default_factory=dict)
 
@@ -196,6 +209,9 @@ KEYS: dict[str, Callable[[str, Any], Any]] = {
     "idle_timeout": _seconds,
     "body_timeout": _seconds,
     "max_page_mib": _int_in(1, 65536),
+    "stall_timeout": _seconds,
+    "cache_dir": _path,
+    "spool_mib": _int_in(0, 65536),
 }
 
 SCANNER_KEYS: dict[str, Callable[[str, Any], Any]] = {

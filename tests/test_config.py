@@ -91,3 +91,14 @@ def test_eventing_table_sets_the_subscription_limits():
         5,
     )
     assert config.eventing.max_subscriptions == 64  # the default where the table is silent
+
+
+def test_streaming_settings_parse_and_the_spool_defaults_under_the_state_dir(tmp_path):
+    from firmware.config import Config
+
+    config = parse({"stall_timeout": 5, "spool_mib": 0, "cache_dir": str(tmp_path / "c")}, Config())
+    assert (config.stall_timeout, config.spool_mib, config.spool_dir) == (5.0, 0, tmp_path / "c")
+    assert Config(state_dir=tmp_path).spool_dir == tmp_path / "spool"
+    for bad in ({"stall_timeout": 0}, {"spool_mib": -1}, {"cache_dir": 3}):
+        with pytest.raises(ConfigError):
+            parse(bad, Config())

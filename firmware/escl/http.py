@@ -5,7 +5,7 @@
 GET     ``ScannerCapabilities``                  scan:ScannerCapabilities
 GET     ``ScannerStatus``                        scan:ScannerStatus
 POST    ``ScanJobs``                             scan:ScanSettings in; 201 + Location
-GET     ``ScanJobs/<uuid>/NextDocument``         the next document, streamed (chunked)
+GET     ``ScanJobs/<uuid>/NextDocument``         the next document, streamed (chunked) as scanned
 GET     ``ScanJobs/<uuid>/ScanImageInfo``        scan:ScanImageInfo of the last side
 DELETE  ``ScanJobs/<uuid>``                      cancel
 ======  =======================================  ============================================
@@ -21,6 +21,7 @@ import logging
 import tornado.iostream
 import tornado.web
 
+from ..wire.handler import flushed
 from ..wire.xml import XmlError, parse_xml, serialize
 from .model import EsclModelError, ScanSettings
 from .service import EsclError, EsclService
@@ -118,10 +119,11 @@ class EsclHandler(tornado.web.RequestHandler):
             return
         mime, chunks = document
         self.set_header("Content-Type", mime)
+        stall = self.service.scan.settings.stall_timeout
         try:
             async for chunk in chunks:
                 self.write(chunk)
-                await self.flush()
+                await flushed(self, stall)
             await self.finish()
         except Exception as exc:  # noqa: BLE001 - a broken stream closes the connection
             if not isinstance(exc, tornado.iostream.StreamClosedError):

@@ -1,11 +1,10 @@
 """The one adapter between eSCL and the shared scan pipeline: a job run -> the next side, encoded.
 
-:func:`next_side` is the only place the eSCL server touches the runner and the encoders. Today
-it waits for the side the runner scanned ahead (:meth:`~firmware.jobs.runner.ScanRunner.next_page`,
-a whole raw page) and feeds it, band by band, to the band encoder of
-:func:`firmware.imaging.new_encoder` in a thread (:func:`firmware.scan.imagestream.threaded_chunks`),
-as RetrieveImage's path does. When RetrieveImage moves to a streaming pipeline (sides read
-from the device band by band while they are sent), only this function changes.
+:func:`next_side` is the only place the eSCL server touches the runner and the encoders. It
+waits for the side the runner started ahead (:meth:`~firmware.jobs.runner.ScanRunner.next_page`:
+the device runs, the first band of rows is in) and returns it as a stream of encoded bytes
+made while the rows come (:func:`firmware.scan.imagestream.encode_stream`), the same pipeline
+RetrieveImage sends its sides through: nothing holds a page.
 """
 
 from __future__ import annotations
@@ -15,17 +14,14 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from drivers.base import ScannerError
+from drivers.base import Condition, ScannerError
 
-from ..imaging import Raster, new_encoder
+from ..imaging import Raster
 from ..jobs.runs import JobRun, JobRuns
-from ..scan.imagestream import threaded_chunks
+from ..scan.imagestream import encode_stream, raster_of
 from ..scan.ticket import ResolvedTicket
 
 log = logging.getLogger(__name__)
-
-BAND_BYTES = 128 * 1024
-"""Raw bytes (whole rows) fed to the encoder at a time."""
 
 
 class TransferEnded(Exception):
@@ -79,37 +75,28 @@ async def next_side(
         return None
     job.transferring()
     resolved = run.resolved
-    info = page.info
-    raster = Raster(
-        width=info.pixels_per_line,
-        height=page.lines,
-        channels=info.channels,
-        dpi=info.resolution,
-        bilevel=resolved.bilevel and fmt == "png",
-        quality=resolved.quality,
-    )
-    band = max(1, BAND_BYTES // info.bytes_per_line) * info.bytes_per_line
-
-    def produce(write) -> None:
-        encoder = new_encoder(fmt, raster, write)
-        view = memoryview(page.data)
-        try:
-            for start in range(0, len(view), band):
-                encoder.feed(view[start : start + band])
-        finally:
-            view.release()
-        encoder.close()
+    try:
+        raster = raster_of(page.info, quality=resolved.quality, bilevel=resolved.bilevel and fmt == "png")
+    except ValueError as exc:  # a driver page no encoder takes: the device misbehaves
+        run.retrieving = False
+        unusable = ScannerError(Condition.IO_ERROR, f"unusable page from the scanner: {exc}")
+        runs.fail(job, unusable)
+        raise unusable from None
 
     async def chunks() -> AsyncIterator[bytes]:
         done = False
         try:
-            async for chunk in threaded_chunks(produce, executor):
+            async for chunk in encode_stream(page, fmt, raster, executor):
                 if job.ended:
                     raise TransferEnded(f"job {job.job_id} is {job.state}")
                 yield chunk
             done = True
         except TransferEnded:
             done = True
+            raise
+        except ScannerError as error:  # the device failed mid-page: the job ends with its condition
+            done = True
+            runs.fail(job, error)
             raise
         finally:
             run.retrieving = False

@@ -2,8 +2,8 @@
 
 One module per format: :mod:`~firmware.imaging.png`, :mod:`~firmware.imaging.tiff`,
 :mod:`~firmware.imaging.dib` and :mod:`~firmware.imaging.jpeg` (jfif and exif),
-the document formats of REFERENCE.md §4.7 that ``firmware/scan/encode.py``
-writes from a whole page. Here a page is fed band by band (:meth:`BandEncoder.feed`,
+the document formats of REFERENCE.md §4.7 (the MIME types and BytesPerLine are in
+``firmware/scan/formats.py``). A page is fed band by band (:meth:`BandEncoder.feed`,
 whole rows as the driver delivers them: 8-bit RGB or gray, a lineart page
 8-bit gray 0/255 written 1-bit where the format allows) and the file leaves
 through the ``write`` callback as it is produced, so memory stays near one
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from firmware.imaging.base import BandEncoder, Raster
 
 FORMATS: tuple[str, ...] = ("png", "jfif", "exif", "tiff-single-uncompressed", "dib")
-"""WS-Scan FormatValue names these encoders write (the same as ``firmware.scan.encode``)."""
+"""WS-Scan FormatValue names these encoders write (the same as ``firmware.scan.formats.SUPPORTED_FORMATS``)."""
 
 
 def new_encoder(fmt: str, raster: Raster, write: Callable[[bytes], None]) -> BandEncoder:

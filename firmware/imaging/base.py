@@ -110,6 +110,16 @@ class BandEncoder(abc.ABC):
         self._finish()
         return self.total
 
+    def abort(self) -> None:
+        """Give up the page (its consumer went away): free what the encoder holds and stop any
+        helper thread; the encoder is then closed and writes nothing more. Never raises; idempotent."""
+        self._closed = True
+        self._abort()
+
+    def _abort(self) -> None:
+        """What :meth:`abort` frees besides closing; by default nothing (no thread, no page held)."""
+        return None
+
     def _emit(self, data: bytes | bytearray | memoryview) -> None:
         """Hand ``data`` to ``write`` (as bytes) if it is not empty."""
         if len(data):

@@ -2,7 +2,7 @@
 
 REFERENCE.md §4.7: ``jfif`` is a JPEG with a JFIF APP0 segment, ``exif`` one
 that also carries an Exif APP1 (XResolution, YResolution, ResolutionUnit
-inch, as ``firmware/scan/encode.py`` writes them); both carry the scan
+inch, as Pillow writes them); both carry the scan
 resolution as JFIF density in dots per inch.
 
 libvips (through pyvips) encodes with libjpeg while the rows come: the page
@@ -17,12 +17,16 @@ A JPEG's frame header (SOF) carries the height before the first scan line, so
 a page of unknown height is kept in memory (raw) and encoded at :meth:`close`.
 Without libvips (pyvips not installed, or libvips missing) :func:`new_jpeg_encoder`
 falls back to :class:`PillowJpegEncoder`, which keeps the page and encodes it
-with Pillow at :meth:`close` (the memory of the whole-page path).
+with Pillow at :meth:`close`: it works (the same files), but holds the raw page
+and Pillow's copy of it, and its first byte leaves only when the page ends. pyvips
+is a dependency of the project (pyproject.toml, Debian libvips42, Buildroot
+python-pyvips); the fallback is for an installation that lacks it, and is logged.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import queue
 import struct
 import threading
@@ -40,6 +44,10 @@ INPUT_BANDS = 4
 """Bands waiting for libvips at most; :meth:`BandEncoder.feed` blocks beyond them."""
 
 _EOF = None
+
+_WARNED = False
+
+log = logging.getLogger(__name__)
 
 
 def _exif_block(dpi: int) -> bytes:
@@ -76,6 +84,10 @@ def new_jpeg_encoder(raster: Raster, write: Callable[[bytes], None], *, exif: bo
     _check(raster)
     pyvips = _load_pyvips()
     if pyvips is None:
+        global _WARNED
+        if not _WARNED:
+            _WARNED = True
+            log.warning("pyvips/libvips not available: JPEG pages are held whole and encoded with Pillow")
         return PillowJpegEncoder(raster, write, exif=exif)
     return VipsJpegEncoder(raster, write, exif=exif, pyvips_module=pyvips)
 
@@ -158,7 +170,8 @@ class VipsJpegEncoder(BandEncoder):
             self._head.feed(item, self._emit)
 
     def _abort(self) -> None:
-        """Stop the encoder thread (the caller failed): it sees the end of its input."""
+        """Stop the encoder thread (the caller failed or gave up): it sees the end of its input."""
+        self._held = None
         self._aborted.set()
         while True:
             try:
@@ -249,7 +262,7 @@ class _Head:
 class PillowJpegEncoder(BandEncoder):
     """JPEG through Pillow, the whole page at :meth:`close` (rows kept until then: memory of
     one raw page; an RGB page is copied once more by Pillow). Same files as
-    ``firmware/scan/encode.py``. ``close`` raises ``OSError`` when Pillow fails."""
+    the former whole-page path. ``close`` raises ``OSError`` when Pillow fails."""
 
     def __init__(self, raster: Raster, write: Callable[[bytes], None], *, exif: bool) -> None:
         super().__init__(raster, write)
@@ -259,6 +272,9 @@ class PillowJpegEncoder(BandEncoder):
 
     def _feed(self, rows: memoryview, count: int) -> None:
         self._rows += rows
+
+    def _abort(self) -> None:
+        self._rows = bytearray()
 
     def _finish(self) -> None:
         r = self.raster

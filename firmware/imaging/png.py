@@ -32,7 +32,10 @@ from firmware.imaging.base import BandEncoder, Raster, pack_bits
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 COMPRESS_LEVEL = 3
-"""zlib level, as ``firmware.scan.encode.PNG_COMPRESS_LEVEL`` (see its measurements)."""
+"""zlib level. Measured on scan-like 600 dpi RGB pages (Pillow's zlib, the same library): 3
+takes a half (noisy page) to a quarter (clean page) of the CPU time of 6 for files 9-13 %
+larger; 1 takes about 30 % less time than 3 for files 1-5 % larger; 4-6 are zlib's slow (lazy
+matching) levels."""
 
 IDAT_BYTES = 64 << 10
 """Compressed bytes gathered into one IDAT chunk before it is written."""

@@ -1,13 +1,18 @@
-"""Drives one job's scan session: pages are scanned ahead of RetrieveImage, one at a time.
+"""Drives one job's scan session: each side is handed on as a stream of row bands, never as a page.
 
-The runner starts the driver session when the job is created and begins
-scanning the first side at once, off the event loop (the driver's worker does
-the work). Each page is assembled from its row chunks into one buffer
-(:class:`PageBuffer`); when RetrieveImage has sent a page, the next one is
-scanned (ADF), so the service holds at most one raw page while the driver
-scans the next.
+The runner starts the driver session when the job is created and starts the
+first side at once, off the event loop (the driver's worker does the work):
+``next_page`` on the driver session starts the device (``sane_start``) and
+returns the side's :class:`~drivers.base.PageInfo` as soon as its first band
+of rows is in, without reading the rows. RetrieveImage (or eSCL NextDocument)
+takes the side as a :class:`PageStream` and reads its bands as it sends them,
+so the rows cross from the driver to the client band by band: nothing here
+holds a page. Until the bands are read the driver waits (the SANE worker
+blocks on its pipe, the device pauses), which is the backpressure of a slow
+client. When a side has gone out, the next one is started (ADF), again ahead
+of the next RetrieveImage.
 
-Failures of a scan that runs ahead (no RetrieveImage waiting) are reported
+Failures of a start that runs ahead (no RetrieveImage waiting) are reported
 at once through ``on_failure`` so the job ends when the device fails, and again
 to the next :meth:`ScanRunner.next_page` caller.
 """
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from drivers.base import Condition, Page, PageInfo, Scanner, ScannerError, ScanParameters, ScanSession, Source
@@ -30,51 +35,42 @@ that it answers anyway (sane-airscan gives CreateScanJob 30 s) and the first Ret
 
 
 @dataclass
-class PageBuffer:
-    """One scanned side in memory: ``info`` and the raw rows, ``info.bytes_per_line`` bytes
-    each, top to bottom (``data`` length = rows received x bytes_per_line)."""
+class PageStream:
+    """One scanned side on its way: ``info`` (``pixels_per_line``, ``lines`` -1 when the
+    device does not know the height, ``bytes_per_line``, ``channels``, ``resolution`` dpi)
+    and ``bands``, the rows top to bottom as they come from the driver, each a whole number
+    of rows of ``info.bytes_per_line`` bytes (about 128 KiB on the SANE driver).
+
+    Iterate ``bands`` once; it raises :class:`~drivers.base.ScannerError` when the device
+    fails mid-page. ``rows`` counts the rows handed out so far.
+    """
 
     info: PageInfo
-    data: bytearray
+    bands: AsyncIterator[bytes]
+    rows: int = 0
 
-    @property
-    def lines(self) -> int:
-        """Rows actually received (the real height when the device did not know it)."""
-        return len(self.data) // self.info.bytes_per_line if self.info.bytes_per_line else 0
+    @classmethod
+    def of(cls, page: Page, progress: Callable[[int], None] | None = None) -> PageStream:
+        """The stream of a driver :class:`~drivers.base.Page` (its chunks, counted);
+        ``progress`` is called with the size in bytes of each band as it passes."""
+        stream = cls(page.info, _empty())
+        stream.bands = stream._counted(page.chunks(), progress)
+        return stream
 
-
-async def assemble(page: Page, progress: Callable[[int], None] | None = None) -> PageBuffer:
-    """Read all row chunks of ``page`` into one buffer (preallocated when the height is known);
-    ``progress`` is called with the size in bytes of each chunk as it arrives.
-
-    Raises :class:`ScannerError` when the device fails mid-page.
-    """
-    info = page.info
-    if info.raw_size >= 0:
-        data = bytearray(info.raw_size)
-        view = memoryview(data)
-        offset = 0
-        async for chunk in page.chunks():
+    async def _counted(
+        self, chunks: AsyncIterator[bytes], progress: Callable[[int], None] | None
+    ) -> AsyncIterator[bytes]:
+        stride = max(1, self.info.bytes_per_line)
+        async for chunk in chunks:
+            self.rows += len(chunk) // stride
             if progress is not None:
                 progress(len(chunk))
-            end = offset + len(chunk)
-            if end > len(data):  # more rows than announced: keep them
-                view.release()
-                data[offset:] = chunk
-                view = memoryview(data)
-            else:
-                view[offset:end] = chunk
-            offset = end
-        view.release()
-        if offset < len(data):  # fewer rows than announced
-            del data[offset:]
-    else:
-        data = bytearray()
-        async for chunk in page.chunks():
-            if progress is not None:
-                progress(len(chunk))
-            data += chunk
-    return PageBuffer(info, data)
+            yield chunk
+
+
+async def _empty() -> AsyncIterator[bytes]:
+    return
+    yield b""  # pragma: no cover - makes this an async generator
 
 
 class ScanRunner:
@@ -82,8 +78,8 @@ class ScanRunner:
 
     ``max_pages``: how many sides to deliver (None = until the feeder is
     empty; a flatbed gives one). ``on_failure`` is called with the
-    :class:`ScannerError` when a scan running ahead fails; ``on_empty`` when a
-    scan running ahead finds no more paper (the driver returned no page).
+    :class:`ScannerError` when a start running ahead fails; ``on_empty`` when a
+    start running ahead finds no more paper (the driver returned no page).
     """
 
     def __init__(
@@ -100,7 +96,7 @@ class ScanRunner:
         self._on_failure = on_failure
         self._on_empty = on_empty
         self._session: ScanSession | None = None
-        self._ahead: asyncio.Task[PageBuffer | None] | None = None
+        self._ahead: asyncio.Task[Page | None] | None = None
         self._delivered = 0
         self._closed = False
         self.exhausted = False
@@ -109,7 +105,7 @@ class ScanRunner:
         self._first: asyncio.Future[ScannerError | bool] | None = None
 
     async def start(self) -> None:
-        """Open the driver session and start scanning the first side. From a feeder (ADF), wait
+        """Open the driver session and start the first side. From a feeder (ADF), wait
         (up to :data:`START_WAIT` s) until the device started the first side or said why not.
 
         Raises :class:`ScannerError` when the device cannot start (busy, gone, ...), and for a
@@ -138,20 +134,9 @@ class ScanRunner:
         if self._max_pages is not None and self._delivered >= self._max_pages:
             self.exhausted = True
             return
-        self._ahead = asyncio.get_running_loop().create_task(self._scan_one())
-        self._ahead.add_done_callback(self._report)
-
-    async def _scan_one(self) -> PageBuffer | None:
         assert self._session is not None
-        try:
-            page = await self._session.next_page()
-        except ScannerError as error:
-            self._started(error)
-            raise
-        self._started(page is not None)
-        if page is None:
-            return None
-        return await assemble(page, self._count)
+        self._ahead = asyncio.get_running_loop().create_task(self._session.next_page())
+        self._ahead.add_done_callback(self._report)
 
     def _count(self, size: int) -> None:
         self.bytes_scanned += size
@@ -160,6 +145,10 @@ class ScanRunner:
         if task.cancelled():
             return
         exc = task.exception()
+        if isinstance(exc, ScannerError):
+            self._started(exc)
+        elif exc is None:
+            self._started(task.result() is not None)
         if exc is None and task.result() is None:
             self.exhausted = True
             self._on_empty()
@@ -169,26 +158,28 @@ class ScanRunner:
             log.error("scan failed unexpectedly", exc_info=exc)
             self._on_failure(ScannerError(Condition.IO_ERROR, str(exc)))
 
-    async def next_page(self) -> PageBuffer | None:
-        """Wait for the side being scanned and return it; None when there are no more.
+    async def next_page(self) -> PageStream | None:
+        """Wait for the side being started and return its stream; None when there are no more.
 
-        Raises :class:`ScannerError` if its scan failed.
+        Raises :class:`ScannerError` if its start failed. The stream's bands must be read
+        (or the job ended) before :meth:`page_sent`.
         """
         if self._ahead is None:
             return None
         task = self._ahead
         self._ahead = None
-        return await asyncio.shield(task)
+        page = await asyncio.shield(task)
+        return None if page is None else PageStream.of(page, self._count)
 
     def page_sent(self) -> None:
-        """The page from :meth:`next_page` reached the client: scan the next one, if any."""
+        """The side from :meth:`next_page` reached the client: start the next one, if any."""
         self._delivered += 1
         if not self._closed:
             self._scan_ahead()
 
     @property
     def scanning(self) -> bool:
-        """True while a side is being scanned."""
+        """True while a side is being started."""
         return self._ahead is not None and not self._ahead.done()
 
     async def cancel(self) -> None:

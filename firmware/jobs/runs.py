@@ -14,7 +14,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -23,6 +23,7 @@ from drivers.base import Condition, Scanner, ScannerError, ScanParameters
 from ..model.enums import JobStateReason
 from .closing import ClosingSessions
 from .job import COMPLETED, Job, JobEnded
+from .memory import release_memory
 from .runner import ScanRunner
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,16 @@ class JobRun(Generic[T]):
     failure: ScannerError | None = None
 
 
+async def _then_release_memory(closing: Awaitable[None]) -> None:
+    """Await a runner's ``close()``/``cancel()``, then give the job's freed memory back
+    (:func:`~firmware.jobs.memory.release_memory`). Never raises."""
+    try:
+        await closing
+    finally:
+        await asyncio.sleep(0)  # let the job's last buffers go (the HTTP response finishing)
+        release_memory()
+
+
 class JobRuns(Generic[T]):
     """The runs of one scanner's jobs. Use on the event loop.
 
@@ -78,6 +89,8 @@ class JobRuns(Generic[T]):
         self._on_page_delivered = on_page_delivered
         self._failure_reasons = failure_reasons
         self._runs: dict[int, JobRun[T]] = {}
+        self.ended_listeners: list[Callable[[JobRun[T]], None]] = []
+        """Called with the run when its job ends (completed, canceled, aborted), before its session closes."""
         self.closing = ClosingSessions(name)
         """The driver sessions of ended jobs still closing (CreateScanJob waits for them)."""
 
@@ -178,8 +191,13 @@ class JobRuns(Generic[T]):
             time.monotonic() - run.started,
         )
         self._on_active(False)
+        for listener in list(self.ended_listeners):
+            try:
+                listener(run)
+            except Exception:
+                log.exception("job end listener failed")
         closing = run.runner.cancel() if cancel or job.state != COMPLETED else run.runner.close()
-        self.closing.add(closing)
+        self.closing.add(_then_release_memory(closing))
 
     def arm_timeout(self, run: JobRun[T]) -> None:
         """(Re)start the ``job_timeout`` countdown to the next RetrieveImage."""

@@ -1,10 +1,19 @@
-"""Run the image encoder in a thread and hand its output to the event loop as it comes.
+"""A side encoded while its rows still come from the scanner: bands in, file bytes out.
 
-The encoder (Pillow, blocking) writes into a small bounded queue, in chunks of
-about :data:`CHUNK_BYTES`; the async side yields the chunks to the HTTP
-response. At most :data:`QUEUE_CHUNKS` chunks (2 MiB) wait in memory, so a slow client slows the encoder instead of
-filling memory. When the consumer stops early (client gone, job canceled),
-the encoder's next write raises and the thread ends.
+:func:`encode_stream` is the one pipeline both RetrieveImage (:mod:`firmware.scan.service`)
+and eSCL NextDocument (:mod:`firmware.escl.pages`) send sides through. It reads the
+bands of a :class:`~firmware.jobs.runner.PageStream`, feeds each to the band encoder of
+:func:`firmware.imaging.new_encoder` off the event loop and yields what the encoder wrote
+for it at once. Everything in flight is bounded: at most :data:`PREFETCH_BANDS` bands read
+ahead of the encoder (so the device keeps scanning while a band is encoded and sent), one
+band in the encoder, and that band's output waiting for the consumer. The consumer (the HTTP
+response) takes the next chunk only after the previous one was flushed to the socket, so a
+slow client slows the encoder, which slows the reading of bands, which stops the driver
+(the SANE worker blocks on its pipe): nothing page-sized builds up anywhere.
+
+Pages of unknown height (SANE ``lines = -1``) are the exception the encoders document:
+png keeps its compressed data, jpeg/tiff/dib the raw rows, until the page ends, because
+their header carries the height.
 """
 
 from __future__ import annotations
@@ -12,70 +21,105 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator
 
-QUEUE_CHUNKS = 8
-CHUNK_BYTES = 256 * 1024
-_DONE = object()
+from drivers.base import PageInfo
+
+from ..imaging import Raster, new_encoder
+from ..jobs.runner import PageStream
+
+PREFETCH_BANDS = 2
+"""Bands read from the driver ahead of the encoder, at most (about 128 KiB each on SANE)."""
+
+_END = object()
 
 
-class _Stopped(Exception):
-    """The consumer went away; the encoder must stop."""
+def raster_of(info: PageInfo, *, quality: int, bilevel: bool) -> Raster:
+    """The encoder's :class:`~firmware.imaging.Raster` of a side shaped ``info`` (height None
+    when ``info.lines`` is -1), with JPEG ``quality`` 1..100 and ``bilevel`` (a lineart side,
+    written 1-bit where the format allows). Raises ``ValueError`` for a shape no encoder takes
+    (a depth other than 8 bits, rows shorter than their pixels)."""
+    if info.depth != 8:
+        raise ValueError(f"unsupported depth {info.depth}; the driver delivers 8-bit samples")
+    if info.bytes_per_line < info.pixels_per_line * info.channels:
+        raise ValueError(f"bad row geometry: {info.pixels_per_line} pixels, {info.bytes_per_line} bytes per line")
+    return Raster(
+        width=info.pixels_per_line,
+        height=info.lines if info.lines >= 0 else None,
+        channels=info.channels,
+        dpi=info.resolution,
+        bilevel=bilevel,
+        quality=quality,
+    )
 
 
-async def threaded_chunks(
-    produce: Callable[[Callable[[bytes], None]], object],
+def _packed(band: bytes, stride: int, row: int) -> bytes:
+    """``band`` without the padding after each row (``stride`` bytes a row in, ``row`` out)."""
+    if stride == row:
+        return band
+    view = memoryview(band)
+    return b"".join(view[start : start + row] for start in range(0, len(view) - stride + 1, stride))
+
+
+async def encode_stream(
+    stream: PageStream,
+    fmt: str,
+    raster: Raster,
     executor: concurrent.futures.Executor | None = None,
-) -> AsyncIterator[bytes]:
-    """Yield what ``produce(write)`` writes, while it runs in ``executor``.
+) -> AsyncGenerator[bytes, None]:
+    """Yield the file of FormatValue ``fmt`` for ``stream`` (shaped ``raster``, see
+    :func:`raster_of`) piece by piece while its bands come in; encoding runs in ``executor``
+    (None: the loop's default).
 
-    ``produce`` is a blocking callable that calls ``write(chunk)`` with bytes-like
-    chunks. Exceptions raised by ``produce`` are re-raised here after the
-    chunks written before them.
+    Raises what the bands raise (:class:`~drivers.base.ScannerError` when the device fails
+    mid-page), ``ValueError`` for an unknown format or a shape it cannot hold, ``OSError``
+    when an encoder fails. Closing the iterator early stops the reading of bands (the task
+    reading them is cancelled, which cancels the driver's read) and frees the encoder.
     """
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[object] = asyncio.Queue()
-    slots = threading.Semaphore(QUEUE_CHUNKS)
-    stopped = threading.Event()
+    out: list[bytes] = []
+    encoder = new_encoder(fmt, raster, out.append)
+    stride, row = stream.info.bytes_per_line, raster.row_bytes
+    queue: asyncio.Queue[object] = asyncio.Queue(PREFETCH_BANDS)
 
-    pending = bytearray()
-
-    def send(chunk: bytes) -> None:
-        while not slots.acquire(timeout=0.5):
-            if stopped.is_set():
-                raise _Stopped()
-        if stopped.is_set():
-            raise _Stopped()
-        loop.call_soon_threadsafe(queue.put_nowait, chunk)
-
-    def write(chunk: bytes) -> None:
-        # encoders write many tiny pieces (PNG chunk headers, CRCs): coalesce them
-        pending.extend(chunk)
-        if len(pending) >= CHUNK_BYTES:
-            send(bytes(pending))
-            pending.clear()
-
-    def work() -> None:
+    async def read() -> None:
         try:
-            produce(write)
-            if pending:
-                send(bytes(pending))
-        finally:
-            loop.call_soon_threadsafe(queue.put_nowait, _DONE)
+            async for band in stream.bands:
+                await queue.put(band)
+            await queue.put(_END)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            await queue.put(exc)
 
-    future = loop.run_in_executor(executor, work)
+    reader = loop.create_task(read())
+    finished = False
     try:
         while True:
             item = await queue.get()
-            if item is _DONE:
+            if item is _END:
                 break
-            slots.release()
-            yield item  # type: ignore[misc]
-        await future
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, bytes | bytearray | memoryview)
+            band = _packed(bytes(item), stride, row) if stride != row else item
+            del item
+            await loop.run_in_executor(executor, encoder.feed, band)
+            del band
+            if out:
+                chunk = b"".join(out)
+                out.clear()
+                yield chunk
+        await loop.run_in_executor(executor, encoder.close)
+        finished = True
+        if out:
+            chunk = b"".join(out)
+            out.clear()
+            yield chunk
     finally:
-        stopped.set()
-        slots.release()
-        if not future.done():
-            with contextlib.suppress(_Stopped):
-                await future
+        if not finished:
+            encoder.abort()
+        if not reader.done():
+            reader.cancel()
+        with contextlib.suppress(BaseException):
+            await reader

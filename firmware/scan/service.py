@@ -11,15 +11,12 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from drivers.base import Capabilities, Scanner, ScannerError, ScannerInfo
 
-from ..jobs.job import CANCELED, COMPLETED, Job
 from ..jobs.manager import JobTable, ScannerBusy
-from ..jobs.runner import PageBuffer
 from ..jobs.runs import JobRun, JobRuns
 from ..model import (
     CancelJobRequest,
@@ -33,7 +30,6 @@ from ..model import (
     GetScannerElementsRequest,
     GetScannerElementsResponse,
     RetrieveImageRequest,
-    RetrieveImageResponse,
     ScannerConfiguration,
     ScannerDescription,
     ScanTicket,
@@ -44,11 +40,11 @@ from ..wire import faults
 from ..wire import namespaces as ns
 from ..wire.envelope import Request, build_envelope
 from ..wire.handler import MAX_RESPONSE_BYTES, Operation, Reply, StreamedReply
-from ..wire.mtom import MtomWriter
 from ..wire.xml import Element, serialize
 from . import capabilities as capmap
-from . import conditions, encode, formats
-from .imagestream import threaded_chunks
+from . import conditions, formats
+from .retrieve import ImageRetrieval
+from .spool import Spool
 from .status import ScannerStatusTracker
 from .ticket import ResolvedTicket, resolve_ticket
 
@@ -85,7 +81,9 @@ class ServiceSettings:
     spec's 60 s); ``friendly_name`` for ScannerDescription (None: the default
     name, numbered with ``name_number`` to tell identical scanners apart, see
     :mod:`firmware.naming`); ``max_page_bytes`` the memory budget of one side's
-    raw image (None: none; see :mod:`firmware.scan.ticket`).
+    raw image (None: none; see :mod:`firmware.scan.ticket`); ``stall_timeout`` seconds an image
+    transfer may wait for a client that stopped reading before it is broken off and the job
+    ends (the scanner is freed).
     """
 
     formats: tuple[str, ...] = formats.SUPPORTED_FORMATS
@@ -94,6 +92,7 @@ class ServiceSettings:
     friendly_name: str | None = None
     name_number: int = 1
     max_page_bytes: int | None = None
+    stall_timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -111,7 +110,11 @@ class ElementsChange:
 
 
 class ScanService:
-    """The scan service for ``scanner``; ``operations()`` gives the action table for the HTTP handler."""
+    """The scan service for ``scanner``; ``operations()`` gives the action table for the HTTP handler.
+
+    ``executor`` encodes images (None: the loop's default); ``spool`` keeps the side being sent
+    so a broken RetrieveImage can be retried (None: a broken transfer aborts the job).
+    """
 
     def __init__(
         self,
@@ -120,6 +123,7 @@ class ScanService:
         jobs: JobTable,
         settings: ServiceSettings = ServiceSettings(),
         executor: concurrent.futures.Executor | None = None,
+        spool: Spool | None = None,
     ) -> None:
         self.scanner = scanner
         self.info: ScannerInfo = scanner.info
@@ -135,6 +139,7 @@ class ScanService:
             self._failure_reasons,
             name=self.info.name,
         )
+        self._retrieval = ImageRetrieval(jobs, self._runs, lambda: self.settings.stall_timeout, executor, spool)
         self._description, self._configuration, self._default_ticket = self._elements(capabilities, settings)
         self.elements_listeners: list[Callable[[ElementsChange], None]] = []
         self.push_authorizer: Callable[[CreateScanJobRequest, Request], Callable[[], None]] | None = None
@@ -291,93 +296,9 @@ class ScanService:
     # --- RetrieveImage -----------------------------------------------------------
 
     async def retrieve_image(self, request: Request) -> Reply | StreamedReply:
-        """RetrieveImage: wait for the next side, then stream it as MTOM in the job's format.
-
-        Faults: ClientErrorJobIdNotFound, ClientErrorInvalidJobToken,
-        ClientErrorNoImagesAvailable (no more sides: the end of an ADF batch),
-        ClientErrorJobCancelled (canceled, aborted or timed-out job), and the
-        condition's fault when the device fails while scanning.
-        """
-        req = RetrieveImageRequest.from_xml(_body(request))
-        job = self.jobs.get(req.job_id)
-        if job is None:
-            raise faults.client_error_job_id_not_found(req.job_id)
-        if req.job_token != job.job_token:
-            raise faults.client_error_invalid_job_token()
-        run = self._runs.get(job.job_id)
-        if job.ended or run is None:
-            raise self._ended_fault(job)
-        if run.retrieving:
-            raise faults.operation_failed("Another RetrieveImage of this job is in progress.")
-        run.retrieving = True
-        requested = time.monotonic()
-        self._runs.disarm_timeout(run)
-        try:
-            page = await run.runner.next_page()
-        except ScannerError as error:
-            run.retrieving = False
-            if job.ended:  # canceled or timed out while waiting: the session was closed under us
-                raise self._ended_fault(job) from None
-            self._runs.fail(job, error)
-            raise conditions.effect_of(error.condition).fault(error.message) from None
-        except BaseException:
-            run.retrieving = False
-            raise
-        if page is None or job.ended:
-            run.retrieving = False
-            if page is None:
-                # the scan ahead found no paper; its done-callback may not have run yet
-                self._runs.feeder_empty(job)
-            raise self._ended_fault(job)
-        job.transferring()
-        name = req.document_name or f"scan{job.job_id}-{job.scans_completed + 1}"
-        writer = MtomWriter(formats.MIME_TYPES[run.resolved.format])
-        return StreamedReply(
-            action=ns.scan_action("RetrieveImageResponse"),
-            writer=writer,
-            body=RetrieveImageResponse(content_id=writer.content_id).to_xml(),
-            data=self._stream(run, page, name, requested),
-            on_abort=lambda exc: self._runs.transfer_broken(run, exc),
-        )
-
-    async def _stream(self, run: JobRun[ResolvedTicket], page: PageBuffer, document_name: str, requested: float):
-        info = page.info
-        if page.lines != info.lines:
-            info = dataclasses.replace(info, lines=page.lines)
-        resolved = run.resolved
-
-        def produce(write):
-            return encode.encode_page(
-                resolved.format,
-                info,
-                page.data,  # noqa: F821 - ``del page`` below runs after the encoder's last write
-                write,
-                quality=resolved.quality,
-                bilevel=resolved.bilevel,
-            )
-
-        first = True
-        async for chunk in threaded_chunks(produce, self._executor):
-            if run.job.ended:
-                raise faults.client_error_job_cancelled("The job ended during the transfer.")
-            if first:
-                first = False
-                log.info(
-                    "job %d: first image byte %.3f s after RetrieveImage", run.job.job_id, time.monotonic() - requested
-                )
-            yield chunk
-        del page, produce  # the raw page can go before the next one is scanned
-        run.retrieving = False
-        self._runs.page_sent(run, document_name)
-
-    def _ended_fault(self, job: Job) -> faults.SoapFault:
-        if job.state == COMPLETED:
-            return faults.client_error_no_images_available()
-        run = self._runs.get(job.job_id)
-        failure = run.failure if run is not None else None
-        if job.state == CANCELED or failure is None:
-            return faults.client_error_job_cancelled(f"The job is {job.state}.")
-        return conditions.effect_of(failure.condition).fault(failure.message)
+        """RetrieveImage: the next side as MTOM in the job's format, streamed while it is scanned;
+        see :meth:`firmware.scan.retrieve.ImageRetrieval.retrieve` (faults included)."""
+        return await self._retrieval.retrieve(RetrieveImageRequest.from_xml(_body(request)))
 
     # --- CancelJob ---------------------------------------------------------------
 

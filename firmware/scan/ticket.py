@@ -41,7 +41,7 @@ from ..model import (
 from ..model.enums import ContentType
 from ..wire import faults
 from . import capabilities as capmap
-from .encode import bytes_per_line
+from .formats import bytes_per_line
 from .units import pixels, thousandths_to_mm
 
 LOSSY_FORMATS = frozenset({"jfif", "exif"})

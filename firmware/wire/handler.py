@@ -18,6 +18,7 @@ or a :class:`StreamedReply` (MTOM with a streamed attachment).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -66,15 +67,24 @@ class Reply:
 class StreamedReply:
     """An MTOM answer (RetrieveImageResponse): ``body`` must contain an
     ``xop:Include href="cid:<writer.content_id>"``; ``data`` yields the
-    attachment's bytes as they are produced. If ``data`` raises, the
-    connection is closed mid-stream (a fault can no longer be sent);
-    ``on_abort`` is called with the exception."""
+    attachment's bytes as they are produced. The headers and the SOAP part
+    leave at once; each chunk of ``data`` is written and flushed to the socket
+    before the next is taken (backpressure: a slow client slows ``data``). If
+    ``data`` raises, or a flush waits more than ``stall_timeout`` seconds (the
+    client stopped reading; None: no limit), the connection is closed
+    mid-stream (a fault can no longer be sent); ``on_abort`` is called with the
+    exception (:class:`TransferStalled` for a stall)."""
 
     action: str
     writer: MtomWriter
     body: Element
     data: AsyncIterator[bytes]
     on_abort: Callable[[BaseException], None] | None = None
+    stall_timeout: float | None = None
+
+
+class TransferStalled(Exception):
+    """The client read nothing of a streamed answer for the reply's ``stall_timeout`` seconds."""
 
 
 @dataclass
@@ -191,10 +201,10 @@ class SoapHandler(tornado.web.RequestHandler):
         self.set_header("Content-Type", reply.writer.content_type)
         try:
             self.write(reply.writer.head(envelope))
-            await self.flush()
+            await flushed(self, reply.stall_timeout)
             async for chunk in reply.data:
                 self.write(chunk)
-                await self.flush()
+                await flushed(self, reply.stall_timeout)
             self.write(reply.writer.tail())
             await self.finish()
         except Exception as exc:  # noqa: BLE001 - a broken stream closes the connection
@@ -205,6 +215,20 @@ class SoapHandler(tornado.web.RequestHandler):
             if self.request.connection is not None and not self._finished:
                 self.request.connection.close()  # type: ignore[attr-defined]
             await _aclose(reply.data)
+
+
+async def flushed(handler: tornado.web.RequestHandler, stall_timeout: float | None) -> None:
+    """Flush what ``handler`` wrote to the socket and wait until the kernel took it, at most
+    ``stall_timeout`` seconds (None: as long as it takes). Raises :class:`TransferStalled`
+    after the timeout, ``tornado.iostream.StreamClosedError`` when the client is gone."""
+    future = handler.flush()
+    if stall_timeout is None:
+        await future
+        return
+    try:
+        await asyncio.wait_for(asyncio.ensure_future(future), stall_timeout)
+    except TimeoutError:
+        raise TransferStalled(f"the client read nothing for {stall_timeout:g} s") from None
 
 
 async def _aclose(iterator: AsyncIterator[bytes]) -> None:
