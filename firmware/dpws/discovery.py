@@ -67,13 +67,13 @@ from .envelope import (
     serialize_message,
 )
 from .identity import IdentityError
+from .ifwatch import InterfaceWatch
 from .interfaces import (
     DEFAULT_SKIP_PATTERNS,
     Interface,
     InterfaceAddress,
     choose_address,
     interface_selected,
-    open_change_monitor,
     read_interfaces,
 )
 from .matching import DiscoveredDevice, match_probe, resolve_address
@@ -150,8 +150,7 @@ class DiscoveryService:
         self._links: dict[tuple[int, int], Link] = {}
         self._tasks: set[asyncio.Task] = set()
         self._seen: OrderedDict[str, float] = OrderedDict()
-        self._monitor: socket.socket | None = None
-        self._refresh_handle: asyncio.TimerHandle | None = None
+        self._watch = InterfaceWatch(self._refresh_later, REFRESH_DEBOUNCE)
         self._refresh_lock = asyncio.Lock()
         self._running = False
 
@@ -168,11 +167,11 @@ class DiscoveryService:
             return
         self._running = True
         try:
-            self._open_monitor()
+            self._watch.open()
             await self._refresh()
         except BaseException:
             self._running = False
-            self._close_monitor()
+            self._watch.close()
             for link in self._links.values():
                 link.close()
             self._links.clear()
@@ -197,7 +196,7 @@ class DiscoveryService:
         if not self._running:
             return
         self._running = False
-        self._close_monitor()
+        self._watch.close()
         await self._cancel_tasks()
         byes = [self._send_bye(link, device) for link in self._links.values() for device in self.devices]
         await asyncio.gather(*byes, return_exceptions=True)
@@ -238,41 +237,7 @@ class DiscoveryService:
 
     # -- interfaces ----------------------------------------------------------------------------
 
-    def _open_monitor(self) -> None:
-        sock = open_change_monitor()
-        try:
-            asyncio.get_running_loop().add_reader(sock.fileno(), self._netlink_readable)
-        except BaseException:
-            sock.close()
-            raise
-        self._monitor = sock
-
-    def _close_monitor(self) -> None:
-        if self._refresh_handle is not None:
-            self._refresh_handle.cancel()
-            self._refresh_handle = None
-        if self._monitor is not None:
-            asyncio.get_running_loop().remove_reader(self._monitor.fileno())
-            self._monitor.close()
-            self._monitor = None
-
-    def _netlink_readable(self) -> None:
-        assert self._monitor is not None
-        while True:
-            try:
-                if not self._monitor.recv(1 << 16):
-                    break
-            except BlockingIOError:
-                break
-            except OSError as exc:  # ENOBUFS: events were lost; the refresh re-reads everything
-                log.debug("netlink monitor: %s", exc)
-                break
-        if self._refresh_handle is None and self._running:
-            loop = asyncio.get_running_loop()
-            self._refresh_handle = loop.call_later(REFRESH_DEBOUNCE, self._refresh_later)
-
     def _refresh_later(self) -> None:
-        self._refresh_handle = None
         if self._running:
             self._spawn(self._refresh(), limited=False)
 

@@ -40,12 +40,12 @@ from pathlib import Path
 from zeroconf import IPVersion, NonUniqueNameException
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
+from ..dpws.ifwatch import InterfaceWatch
 from ..dpws.interfaces import (
     DEFAULT_SKIP_PATTERNS,
     Interface,
     InterfaceAddress,
     interface_selected,
-    open_change_monitor,
     read_interfaces,
 )
 from ..wire.access import AllowList
@@ -153,8 +153,7 @@ class DnssdAnnouncer:
         self.services: dict[EsclService, str] = {}
         self._links: dict[int, _Link] = {}
         self._fixed: list[Interface] | None = None
-        self._monitor: socket.socket | None = None
-        self._refresh_handle: asyncio.TimerHandle | None = None
+        self._watch = InterfaceWatch(self._refresh_later, REFRESH_DEBOUNCE)
         self._refreshing: asyncio.Task | None = None
         self._lock = asyncio.Lock()
         self._running = False
@@ -167,13 +166,7 @@ class DnssdAnnouncer:
         logged and skipped."""
         if self._running:
             return
-        sock = open_change_monitor()
-        try:
-            asyncio.get_running_loop().add_reader(sock.fileno(), self._netlink_readable)
-        except BaseException:
-            sock.close()
-            raise
-        self._monitor = sock
+        self._watch.open()
         self._running = True
         await self._refresh()
         if not self._links:
@@ -191,13 +184,7 @@ class DnssdAnnouncer:
         if not self._running:
             return
         self._running = False
-        if self._refresh_handle is not None:
-            self._refresh_handle.cancel()
-            self._refresh_handle = None
-        if self._monitor is not None:
-            asyncio.get_running_loop().remove_reader(self._monitor.fileno())
-            self._monitor.close()
-            self._monitor = None
+        self._watch.close()
         async with self._lock:
             for index in list(self._links):
                 await self._close(self._links.pop(index))
@@ -255,7 +242,7 @@ class DnssdAnnouncer:
     def set_allow(self, allow: AllowList) -> None:
         """Use client allow-list ``allow`` from now on (a reload): interfaces are chosen again."""
         self.allow = allow
-        self._schedule_refresh()
+        self._watch.schedule()
 
     @property
     def announced(self) -> list[tuple[str, str]]:
@@ -317,29 +304,11 @@ class DnssdAnnouncer:
 
     # -- interfaces ----------------------------------------------------------------------------
 
-    def _netlink_readable(self) -> None:
-        assert self._monitor is not None
-        while True:
-            try:
-                if not self._monitor.recv(1 << 16):
-                    break
-            except BlockingIOError:
-                break
-            except OSError as exc:  # ENOBUFS: events were lost; the refresh re-reads everything
-                log.debug("netlink monitor: %s", exc)
-                break
-        self._schedule_refresh()
-
-    def _schedule_refresh(self) -> None:
-        if self._refresh_handle is None and self._running:
-            self._refresh_handle = asyncio.get_running_loop().call_later(REFRESH_DEBOUNCE, self._refresh_later)
-
     def _refresh_later(self) -> None:
-        self._refresh_handle = None
         if self._running and (self._refreshing is None or self._refreshing.done()):
             self._refreshing = asyncio.get_running_loop().create_task(self._refresh())
         elif self._running:  # one is running: look again once it is done
-            self._schedule_refresh()
+            self._watch.schedule()
 
     def _wanted(self) -> dict[int, tuple[Interface, tuple[InterfaceAddress, ...]]]:
         """Interface index -> (interface, the addresses to announce there), for every interface used."""
