@@ -367,7 +367,9 @@ def _git_version() -> str:
     result = subprocess.run(
         ["git", "-C", str(REPO), "describe", "--always", "--dirty"], capture_output=True, text=True, check=False
     )
-    project = next(line.split('"')[1] for line in (REPO / "pyproject.toml").read_text().splitlines() if line.startswith("version"))
+    project = next(
+        line.split('"')[1] for line in (REPO / "pyproject.toml").read_text().splitlines() if line.startswith("version")
+    )
     return f"{project} ({result.stdout.strip() or 'no git'})"
 
 
@@ -387,7 +389,20 @@ def _layout(work: Path, tree: Path) -> Path:
     root_mib = int(used * 1.15) + ROOT_SLACK_MIB
     root = work / "root.ext4"
     _run(
-        ["mkfs.ext4", "-q", "-L", ROOT_LABEL, "-d", str(tree), "-E", "root_owner=0:0", "-m", "1", str(root), f"{root_mib}M"]
+        [
+            "mkfs.ext4",
+            "-q",
+            "-L",
+            ROOT_LABEL,
+            "-d",
+            str(tree),
+            "-E",
+            "root_owner=0:0",
+            "-m",
+            "1",
+            str(root),
+            f"{root_mib}M",
+        ]
     )
     (work / "genimage.cfg").write_text(GENIMAGE_CFG)
     empty = work / "genimage-root"
@@ -395,11 +410,16 @@ def _layout(work: Path, tree: Path) -> Path:
     _run(
         [
             "genimage",
-            "--config", str(work / "genimage.cfg"),
-            "--inputpath", str(work),
-            "--outputpath", str(work),
-            "--tmppath", str(work / "genimage-tmp"),
-            "--rootpath", str(empty),
+            "--config",
+            str(work / "genimage.cfg"),
+            "--inputpath",
+            str(work),
+            "--outputpath",
+            str(work),
+            "--tmppath",
+            str(work / "genimage-tmp"),
+            "--rootpath",
+            str(empty),
         ]
     )
     boot.unlink()
