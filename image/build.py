@@ -131,8 +131,9 @@ UNITS_ENABLED = (
     "systemd-networkd.service",
     "wpa_supplicant@wlan0.service",
 )
-UNITS_DISABLED = ("ssh.service",)
-"""SSH is off until the first boot finds a file ``ssh`` on the boot partition."""
+UNITS_DISABLED = ("ssh.service", "wpa_supplicant.service")
+"""SSH is off until the first boot finds a file ``ssh`` on the boot partition; wpa_supplicant runs
+only as wpa_supplicant@wlan0, when first boot installed a Wi-Fi configuration."""
 
 PROJECT_FILES = ("pyproject.toml", "README.md", "config.example.toml")
 PROJECT_DIRS = ("firmware", "drivers", "systemd", "image/rootfs")
