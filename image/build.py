@@ -14,9 +14,9 @@ directory (``--cache``, default ``$WSD_SCAN_SERVER_TEST_CACHE/pi-image``, where
    project's dependencies (:data:`PACKAGES`), a small initramfs (``image/base/``). Keyed by
    :data:`BUILDER_VERSION`, the suite, the package list, the archives and ``image/base/``.
    About 10 minutes on two cores.
-2. ``image-<key>/``: a copy of that tree with the project installed from a wheel built from
-   this checkout (and the pyvips wheel, which Debian 12 lacks, from ``<cache>/pypi``) by the
-   tree's own pip, the systemd unit, sysusers.d entry and udev rule from ``systemd/``, the
+2. ``image-<key>/``: a copy of that tree with the project built from this checkout and
+   installed by the tree's own pip (Debian's setuptools; the pyvips wheel, which Debian 12
+   lacks, from ``<cache>/pypi``), the systemd unit, sysusers.d entry and udev rule from ``systemd/``, the
    files of ``image/rootfs/`` (first boot, fstab, networkd, Wi-Fi), ``config.example.toml``
    as ``/etc/wsd-scan-server/config.toml``; then the boot partition (FAT: what raspi-firmware
    put in ``/boot/firmware``: firmware, ``config.txt``, ``cmdline.txt``, DTBs, kernel,
@@ -279,20 +279,13 @@ def _pypi_wheels(cache: Path) -> list[Path]:
     return wheels
 
 
-def _project_wheel(work: Path) -> Path:
-    """A wheel of this checkout, built from a copy of its files (the checkout stays clean)."""
-    source = work / "src"
-    source.mkdir()
+def _copy_project(dest: Path) -> None:
+    """The files a build of the project needs, copied from this checkout to ``dest`` (the checkout stays clean)."""
+    dest.mkdir(parents=True)
     for name in ("pyproject.toml", "README.md"):
-        shutil.copy2(REPO / name, source / name)
+        shutil.copy2(REPO / name, dest / name)
     for name in ("firmware", "drivers"):
-        shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    out = work / "wheels"
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(out), str(source)])
-    wheels = sorted(out.glob("wsd_scan_server-*.whl"))
-    if not wheels:
-        raise BuildError("pip wheel made no wsd_scan_server wheel")
-    return wheels[0]
+        shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
 def _binfmt_interpreter() -> Path | None:
@@ -327,9 +320,13 @@ def _install(source: Path, dest: Path, mode: int = 0o644) -> None:
 
 
 def _customize(tree: Path, wheels: list[Path], key: str, version: str) -> None:
-    """Install the project and the image's own files into the copied base tree."""
-    inbox = tree / "tmp/wheels"
-    inbox.mkdir()
+    """Install the project and the image's own files into the copied base tree.
+
+    The project is built and installed by the tree's own pip with Debian's setuptools and wheel
+    (no build isolation, no index, no dependencies: Debian packages provide them), the
+    :data:`PYPI` wheels beside it."""
+    inbox = tree / "tmp/wsdscan-install"
+    _copy_project(inbox / "src")
     for wheel in wheels:
         shutil.copy2(wheel, inbox / wheel.name)
     _chroot(
@@ -340,11 +337,13 @@ def _customize(tree: Path, wheels: list[Path], key: str, version: str) -> None:
         "install",
         "--no-deps",
         "--no-index",
+        "--no-build-isolation",
         "--break-system-packages",
         "--root-user-action=ignore",
         "--no-cache-dir",
         "--disable-pip-version-check",
-        *(f"/tmp/wheels/{wheel.name}" for wheel in wheels),
+        "/tmp/wsdscan-install/src",
+        *(f"/tmp/wsdscan-install/{wheel.name}" for wheel in wheels),
     )
     shutil.rmtree(inbox)
     if not (tree / "usr/local/bin/wsd-scan-server").is_file():
@@ -442,7 +441,7 @@ def build_image(cache: Path | None = None) -> Image:
         started = time.monotonic()
         work = Path(tempfile.mkdtemp(prefix=f"image-{key}.part-", dir=cache))
         try:
-            wheels = [_project_wheel(work), *_pypi_wheels(cache)]
+            wheels = _pypi_wheels(cache)
             tree = work / "root"
             _log(f"copying base-{base_record['key']} and installing the project")
             _run(["cp", "-a", "--reflink=auto", str(base), str(tree)])
@@ -452,8 +451,6 @@ def build_image(cache: Path | None = None) -> Image:
             _log("laying out the card image (mkfs.vfat + mcopy, mkfs.ext4 -d, genimage)")
             image = _layout(work, tree)
             _remove(tree)
-            shutil.rmtree(work / "wheels", ignore_errors=True)
-            shutil.rmtree(work / "src", ignore_errors=True)
             manifest = {
                 "image": IMAGE_NAME,
                 "key": key,
