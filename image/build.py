@@ -360,6 +360,8 @@ def _customize(tree: Path, wheels: list[Path], key: str, version: str) -> None:
     _run(["systemd-sysusers", f"--root={tree}"])
     _run(["systemctl", f"--root={tree}", "enable", *UNITS_ENABLED])
     _run(["systemctl", f"--root={tree}", "disable", *UNITS_DISABLED])
+    # systemd's ConditionFirstBoot, on every card (mmdebstrap leaves the file empty, which is no first boot).
+    (tree / "etc/machine-id").write_text("uninitialized\n")
     (tree / "etc/wsdscan-release").write_text(f"wsd-scan-server {version}\nimage key {key}\n")
 
 

@@ -19,6 +19,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +32,13 @@ SECTOR = 512
 
 
 def recipe() -> ModuleType:
-    """image/build.py as a module (the recipe is a script, not a package)."""
+    """image/build.py as a module (the recipe is a script, not a package); loaded once."""
+    if "wsdscan_image_build" in sys.modules:
+        return sys.modules["wsdscan_image_build"]
     spec = importlib.util.spec_from_file_location("wsdscan_image_build", BUILD_SCRIPT)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -183,7 +187,7 @@ class PiVm:
             "-netdev",
             f"user,id=net0,hostfwd=tcp:127.0.0.1:{port}-:5358",
             "-device",
-            "virtio-net-pci,netdev=net0",
+            "virtio-net-pci,netdev=net0,romfile=",  # no PXE boot ROM: the kernel is given
             "-device",
             "qemu-xhci,id=xhci",
             "-serial",

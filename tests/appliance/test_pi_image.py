@@ -26,6 +26,7 @@ shows in the service's log (its udev monitor).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -164,6 +165,9 @@ def test_root_file_system_is_the_appliance(built, layout):
     wants = root_list(image, root, "/etc/systemd/system/multi-user.target.wants")
     assert "wsd-scan-server.service" in wants and "systemd-networkd.service" in wants
     assert "ssh.service" not in wants  # SSH off until a file "ssh" on the boot partition
+    assert "ssh.socket" not in root_list(image, root, "/etc/systemd/system/sockets.target.wants")
+    preset = (root_read(image, root, "/etc/systemd/system-preset/50-wsdscan.preset") or "").splitlines()
+    assert "disable ssh.service" in preset and "disable ssh.socket" in preset  # first boot's preset-all
     assert "wsdscan-firstboot.service" in root_list(image, root, "/etc/systemd/system/sysinit.target.wants")
     assert root_read(image, root, "/etc/machine-id") == "uninitialized\n"  # first boot detected on every card
     assert not [n for n in root_list(image, root, "/etc/ssh") if n.startswith("ssh_host_")]  # per-card keys
@@ -231,12 +235,11 @@ def booted(built, tmp_path_factory):
         text = vm.console_text()
         report: dict[str, str] = {}
         failed = []
-        for line in text.splitlines():
-            if line.startswith("WSDTEST failed "):
-                failed.append(line.removeprefix("WSDTEST failed "))
-            elif line.startswith("WSDTEST ") and "=" in line and not line.startswith("WSDTEST journal"):
-                key, _, value = line.removeprefix("WSDTEST ").partition("=")
-                report[key] = value.strip()
+        for line in text.splitlines():  # a getty's login prompt may share a line with a report line
+            if match := re.search(r"WSDTEST failed (.*)", line):
+                failed.append(match[1])
+            elif match := re.search(r"WSDTEST (\w+)=(.*)", line):
+                report[match[1]] = match[2].strip()
         print(f"\nPi image booted under QEMU in {seconds:.0f} s: {report.get('boot_time')}", file=sys.stderr)
         yield Booted(vm, report, failed, f"http://127.0.0.1:{port}", seconds)
     finally:
@@ -276,7 +279,7 @@ def _scan_path(booted) -> str:
 def test_scan_through_sane_airscan_equals_a_direct_scan(booted, tmp_path):
     client = airscan_dir(tmp_path / "client", booted.base_url + _scan_path(booted))
     out = tmp_path / "wsd.pnm"
-    result = scanimage(client, "-d", DEVICE, "--mode", "Color", "--resolution", "75", "--format=pnm", "-o", str(out))
+    result = scanimage(client, "-d", DEVICE, "--mode", "Color", "--resolution", "150", "--format=pnm", "-o", str(out))
     assert result.returncode == 0, f"{result.stderr}\n{booted.vm.tail()}"
     direct_out = tmp_path / "direct.pnm"
     area = ("-l", "0", "-t", "0", "-x", "200", "-y", "200")
@@ -288,7 +291,7 @@ def test_scan_through_sane_airscan_equals_a_direct_scan(booted, tmp_path):
         "--mode",
         "Color",
         "--resolution",
-        "75",
+        "150",
         "--format=pnm",
         "-o",
         str(direct_out),
@@ -296,7 +299,7 @@ def test_scan_through_sane_airscan_equals_a_direct_scan(booted, tmp_path):
     assert direct.returncode == 0, direct.stderr
     received, expected = Image.open(out), Image.open(direct_out)
     assert received.mode == expected.mode == "RGB"
-    assert received.size == expected.size
+    assert received.size == expected.size == (1181, 1181)  # 200 mm at 150 dpi
     assert received.tobytes() == expected.tobytes()
 
 
