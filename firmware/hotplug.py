@@ -1,5 +1,10 @@
 """USB hotplug: the served scanners follow what is plugged in.
 
+udev tells (:mod:`firmware.udev_monitor`, pyudev): a USB device added or removed is
+logged and, after :data:`SETTLE_DELAY`, SANE is enumerated again as below; when an
+``add`` brought no new scanner (its backend may still be loading firmware, or its
+kernel driver was still binding), one more enumeration follows :data:`RETRY_DELAY`
+later. Polling stays on as the fallback (no pyudev, no udev daemon, a missed event):
 :class:`Hotplug` polls the USB bus with pyusb (``usb.core.find(find_all=True)``,
 every :data:`USB_POLL_INTERVAL` seconds, in a thread) and compares the set of
 ``(bus, address, idVendor, idProduct)``. When it changes, it waits
@@ -47,6 +52,7 @@ from drivers.base import Condition, Scanner, ScannerError, ScannerInfo
 from .app import App, ServedScanner
 from .config import Config
 from .dpws import DiscoveryService
+from .udev_monitor import UdevMonitor, UsbEvent
 
 if TYPE_CHECKING:
     from .escl.dnssd import DnssdAnnouncer
@@ -58,6 +64,9 @@ USB_POLL_INTERVAL = 2.0
 
 SETTLE_DELAY = 1.0
 """Seconds between seeing a USB change and enumerating SANE (udev rules run meanwhile)."""
+
+RETRY_DELAY = 3.0
+"""Seconds after a udev ``add`` whose enumeration found no new scanner before enumerating once more."""
 
 UsbDevice = tuple[int, int, int, int]
 """``(bus, address, idVendor, idProduct)`` of one USB device."""
@@ -123,8 +132,9 @@ class Hotplug:
     for one info, or None to leave it out (default :func:`sane_scanner_for`).
     ``on_change``: called with the :class:`Changes` of every reconcile that
     changed something (the service logs the new URLs there).
-    ``poll_interval`` / ``settle_delay``: seconds (:data:`USB_POLL_INTERVAL`,
-    :data:`SETTLE_DELAY`).
+    ``poll_interval`` / ``settle_delay`` / ``retry_delay``: seconds (:data:`USB_POLL_INTERVAL`,
+    :data:`SETTLE_DELAY`, :data:`RETRY_DELAY`). ``udev``: also follow udev's USB events
+    (:class:`~firmware.udev_monitor.UdevMonitor`) when available.
 
     Use from one event loop: ``await start()``, later ``await stop()``.
     """
@@ -141,6 +151,8 @@ class Hotplug:
         on_change: Callable[[Changes], None] | None = None,
         poll_interval: float = USB_POLL_INTERVAL,
         settle_delay: float = SETTLE_DELAY,
+        retry_delay: float = RETRY_DELAY,
+        udev: bool = True,
     ) -> None:
         self.app = app
         self.discovery = discovery
@@ -151,6 +163,9 @@ class Hotplug:
         self._on_change = on_change
         self.poll_interval = poll_interval
         self.settle_delay = settle_delay
+        self.retry_delay = retry_delay
+        self.udev = UdevMonitor(self._udev_event) if udev else None
+        self._udev_task: asyncio.Task | None = None
         self.usb: frozenset[UsbDevice] | None = None  # None: USB cannot be watched
         self._lock = asyncio.Lock()
         self._poller: asyncio.Task | None = None
@@ -173,6 +188,12 @@ class Hotplug:
         """
         self.usb = await self._read_usb(first=True)
         changes = await self.reconcile()
+        if self.udev is not None:
+            why_not = self.udev.start()
+            if why_not is None:
+                log.info("USB hotplug: udev events, polling every %g s as a fallback", self.poll_interval)
+            else:
+                log.info("USB hotplug: polling every %g s (no udev events: %s)", self.poll_interval, why_not)
         if self.usb is not None:
             self._poller = asyncio.get_running_loop().create_task(self._poll())
         return changes
@@ -181,10 +202,13 @@ class Hotplug:
         """Stop polling and let a reconcile in progress finish without adding more scanners
         (a half-started driver would outlive it). Serving scanners stay: ``App.stop`` ends them."""
         self._stopping = True
-        poller, self._poller = self._poller, None
-        if poller is not None:
-            poller.cancel()
-            await asyncio.gather(poller, return_exceptions=True)
+        if self.udev is not None:
+            self.udev.stop()
+        for task in (self._poller, self._udev_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._poller = self._udev_task = None
         await asyncio.gather(*self._reconciles, return_exceptions=True)
 
     def trigger(self) -> asyncio.Task:
@@ -220,6 +244,26 @@ class Hotplug:
             if settled is not None:
                 self.usb = settled
             await asyncio.shield(self.trigger())  # stop() cancels the polling, not the reconcile
+
+    def _udev_event(self, event: UsbEvent) -> None:
+        log.info("udev: USB device %s %s", "added" if event.action == "add" else "removed", event.describe())
+        if self._stopping:
+            return
+        if self._udev_task is not None and not self._udev_task.done():
+            self._udev_task.cancel()  # superseded: the new pass reads the bus after this event (a reconcile runs on)
+        self._udev_task = asyncio.get_running_loop().create_task(self._udev_changed(event.action == "add"))
+
+    async def _udev_changed(self, added: bool) -> None:
+        """After a udev event: let the rules settle, read the bus (so polling sees no change
+        twice), enumerate SANE; after an ``add`` that served nothing new, once more later."""
+        await asyncio.sleep(self.settle_delay)
+        current = await self._read_usb()
+        if current is not None:
+            self.usb = current
+        changes = await asyncio.shield(self.trigger())
+        if added and not changes.added and not self._stopping:
+            await asyncio.sleep(self.retry_delay)
+            await asyncio.shield(self.trigger())
 
     # -- reconciling ----------------------------------------------------------------------
 

@@ -81,8 +81,8 @@ class Loop:
 
 @contextlib.contextmanager
 def hotplug_service(tmp_path: Path, sane: Path | None, discovery_factory=None, hotplug_options=None, **config):
-    """The real app on 127.0.0.1 with :class:`Hotplug` polling the (fake) bus every 0.1 s;
-    yields ``(app, hotplug, loop, base_url)``."""
+    """The real app on 127.0.0.1 with :class:`Hotplug` polling the (fake) bus every 0.1 s
+    (udev events off unless ``hotplug_options`` has ``udev=True``); yields ``(app, hotplug, loop, base_url)``."""
     loop = Loop()
     cfg = dataclasses.replace(Config(), host="127.0.0.1", http_port=free_port(), state_dir=tmp_path / "state", **config)
     app = loop.run(build_app(cfg, []))
@@ -98,7 +98,7 @@ def hotplug_service(tmp_path: Path, sane: Path | None, discovery_factory=None, h
             sane_config_dir=str(sane) if sane else None,
             poll_interval=0.1,
             settle_delay=0.0,
-            **(hotplug_options or {}),
+            **{"udev": False, **(hotplug_options or {})},  # polling only, unless a test asks for udev
         )
         loop.run(hotplug.start())
         yield app, hotplug, loop, f"http://127.0.0.1:{cfg.http_port}"
