@@ -229,9 +229,10 @@ def test_a_large_page_is_streamed_in_pieces(fmt, moderate_page):
     info, data = moderate_page
     file, chunks = encode_to_bytes(fmt, info, data)
     assert all(type(c) is bytes and c for c in chunks)
-    # libvips holds a few strips of rows (16 x 1000 pixels each here) before its JPEG output comes
-    pieces = 4 if fmt in JPEG else 8
-    assert len(chunks) >= pieces and max(map(len, chunks)) < len(file) / pieces
+    # libvips holds a few strips of rows (16 x 1000 pixels each here) before its JPEG output comes,
+    # and how much depends on when its thread runs: under load a third of the file can come at once
+    pieces, largest = (4, len(file) / 2) if fmt in JPEG else (8, len(file) / 8)
+    assert len(chunks) >= pieces and max(map(len, chunks)) < largest
     assert decode(file).size == (1000, 900)
 
 

@@ -413,23 +413,29 @@ def test_a_missing_device_is_device_gone(tmp_path):
 
 
 def test_sane_options_are_passed_through(tmp_path):
+    """Options reach the device; a name it lacks (a typo) is skipped and the scanner still scans
+    (issue 14; the e2e test checks the log line); a value it refuses fails the start."""
     config = sane_dir(tmp_path)
 
     async def main():
         white = make_scanner(config, sane_options={"test_picture": "Solid white"})
-        bad = make_scanner(config, sane_options={"no_such_option": 1})
+        typo = make_scanner(config, sane_options={"no_such_option": 1, "test_picture": "Solid black"})
+        bad = make_scanner(config, sane_options={"read_limit_size": "not a number"})
         try:
             [(_info, data)] = await scan_all(white, params(mode=ColorMode.GRAY))
+            [(_info, dark)] = await scan_all(typo, params(mode=ColorMode.GRAY))
             with pytest.raises(ScannerError) as exc:
                 await bad.start(params())
-            return data, exc.value
+            return data, dark, exc.value
         finally:
             await white.shutdown()
+            await typo.shutdown()
             await bad.shutdown()
 
-    data, exc = asyncio.run(main())
+    data, dark, exc = asyncio.run(main())
     assert data and set(data) == {255}
-    assert exc.condition is Condition.IO_ERROR and "no-such-option" in exc.message
+    assert dark and set(dark) == {0}, "the options after the unknown one are still set"
+    assert exc.condition is Condition.IO_ERROR and "read-limit-size" in exc.message
 
 
 def test_new_sane_options_restart_the_worker_after_the_open_session(tmp_path):
