@@ -5,6 +5,7 @@ scanner, which the service can kill and restart; this package's other modules
 never import python-sane.
 
 * :class:`SaneScanner` (:mod:`drivers.sane.scanner`): the scanner, an asyncio proxy to its worker.
+* :mod:`drivers.sane.session`: its scan job and pages (``SaneSession``, ``SanePage``).
 * :func:`list_scanners` (:mod:`drivers.sane.discovery`): ``sane_get_devices`` through a short-lived worker.
 * :mod:`drivers.sane.options`: SANE options <-> capabilities and scan settings.
 * :mod:`drivers.sane.errors`: SANE status text -> :class:`~drivers.base.Condition`.

@@ -18,7 +18,7 @@ answers DEVICE_BUSY within about :data:`LOCK_WAIT` + :data:`PING_TIMEOUT` second
 the worker is held or silent, kills a silent one and starts its replacement in the
 background, so a client asking for a scan is never kept waiting for the watchdog.
 
-Cancel (:meth:`SaneSession.cancel`, or an asyncio cancellation of a pending
+Cancel (:meth:`~drivers.sane.session.SaneSession.cancel`, or an asyncio cancellation of a pending
 call) raises the worker's cancel flag, makes a pending wait give up at once,
 and queues a CANCEL command; the answers still in the pipe are read and
 dropped, up to that command's CANCELLED answer, before the next exchange.
@@ -29,9 +29,8 @@ polls them every :data:`BUTTON_POLL_INTERVAL` seconds while no session is
 open, through the same lock (so a poll never runs during a job); a press
 right after a job is not reported if the sensor was already down.
 
-Memory: the worker scans a page only on ``next_page`` and hands it over in
-chunks of about 4 MiB of whole rows (``protocol.CHUNK_BYTES``) as the consumer reads them, so at most one
-page is in the worker and the service holds only the chunk being read.
+The session and its pages (:class:`~drivers.sane.session.SaneSession`,
+:class:`~drivers.sane.session.SanePage`) are in :mod:`drivers.sane.session`.
 """
 
 from __future__ import annotations
@@ -40,7 +39,7 @@ import asyncio
 import concurrent.futures
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 from drivers.base import (
@@ -49,17 +48,15 @@ from drivers.base import (
     ButtonPress,
     Capabilities,
     Condition,
-    Page,
-    PageInfo,
     Scanner,
     ScannerError,
     ScannerInfo,
     ScanParameters,
-    ScanSession,
 )
 from drivers.sane import protocol
 from drivers.sane.buttons import PressDetector
 from drivers.sane.link import WaitAborted, WorkerGone, WorkerLink
+from drivers.sane.session import SaneSession
 
 log = logging.getLogger(__name__)
 
@@ -461,144 +458,3 @@ class SaneScanner(Scanner):
             self._executor.submit(link.reap, 1.0)
         except RuntimeError:  # the executor was shut down
             pass
-
-
-class SaneSession(ScanSession):
-    """A scan job on a :class:`SaneScanner` (see :class:`drivers.base.ScanSession`).
-
-    After a failure every ``next_page`` raises the same :class:`ScannerError`;
-    after :meth:`cancel`, or after a pending call was cancelled as an asyncio
-    task (which stops the worker too), ``ScannerError(CANCELLED)``. ``progress`` is the last
-    ``(line, lines)`` the worker reported (informational).
-    """
-
-    def __init__(self, scanner: SaneScanner, params: ScanParameters) -> None:
-        self.params = params
-        self._scanner = scanner
-        self._link: WorkerLink | None = None  # the worker this job was opened on
-        self._page: SanePage | None = None
-        self._failure: ScannerError | None = None
-        self._cancelled = False
-        self._closed = False
-
-    @property
-    def progress(self) -> tuple[int, int] | None:
-        """The last ``(line, lines)`` the worker reported while reading a side, or None."""
-        return self._link.progress if self._link is not None else None
-
-    def _check(self) -> WorkerLink:
-        if self._closed:
-            raise ScannerError(Condition.IO_ERROR, "the scan session is closed")
-        if self._cancelled:
-            raise ScannerError(Condition.CANCELLED, "the scan was cancelled")
-        if self._failure is not None:
-            raise self._failure
-        link = self._link
-        if link is None or link is not self._scanner._link or not link.alive:
-            raise self._fail(ScannerError(Condition.IO_ERROR, "the scanner's worker is gone"))
-        return link
-
-    def _fail(self, exc: ScannerError) -> ScannerError:
-        if exc.condition is not Condition.CANCELLED and self._failure is None:
-            self._failure = exc
-        return exc
-
-    async def next_page(self) -> SanePage | None:
-        """Scan the next side (``sane_start`` + reading it in the worker) and return
-        it, or None when the feeder is empty or the flatbed page was given.
-        Unread chunks of the previous page are dropped. Raises
-        :class:`ScannerError`."""
-        scanner = self._scanner
-        self._check()
-        try:
-            async with scanner._lock:
-                link = self._check()
-                self._page = None
-                link.progress = None
-                if link.pending_chunks:
-                    await scanner._exchange(link, link.discard_chunks)
-                scanner._send(link, (protocol.NEXT_PAGE,))
-                reply = await scanner._exchange(link, link.receive_reply)
-        except ScannerError as exc:
-            raise self._fail(exc) from None
-        except asyncio.CancelledError:
-            self._cancelled = True  # the worker was told to stop (see SaneScanner._exchange)
-            raise
-        if reply[0] == protocol.OK:
-            return None
-        self._page = SanePage(self, reply[1], reply[2])
-        return self._page
-
-    async def _read_chunk(self, page: SanePage) -> bytes | None:
-        scanner = self._scanner
-        self._check()
-        if page is not self._page:
-            raise RuntimeError("this page was superseded by a later next_page()")
-        try:
-            async with scanner._lock:
-                link = self._check()
-                return await scanner._exchange(link, link.receive_chunk)
-        except ScannerError as exc:
-            raise self._fail(exc) from None
-        except asyncio.CancelledError:
-            self._cancelled = True
-            raise
-
-    async def cancel(self) -> None:
-        """sane_cancel now (in the worker); a pending or later ``next_page`` or chunk
-        read raises ``ScannerError(CANCELLED)``. Never raises."""
-        if self._closed or self._cancelled:
-            return
-        self._cancelled = True
-        try:
-            self._scanner._interrupt(self._link)
-        except Exception:
-            log.exception("cancelling on %s", self._scanner.info.name)
-
-    async def close(self) -> None:
-        """End the job (the worker calls sane_cancel and sane_close) and free the
-        scanner. Never raises; idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        scanner = self._scanner
-        try:
-            async with scanner._lock:
-                link = self._link
-                if link is not None and link is scanner._link and link.alive:
-                    await scanner._resynchronise(link)
-                    if link.pending_chunks:
-                        await scanner._exchange(link, link.discard_chunks)
-                    scanner._send(link, (protocol.CLOSE,))
-                    await scanner._exchange(link, link.receive_reply)
-        except ScannerError as exc:
-            log.warning("%s: closing the session: %s", scanner.info.name, exc.message)
-        except Exception:
-            log.exception("%s: closing the session", scanner.info.name)
-        finally:
-            self._page = None
-            if scanner._session is self:
-                scanner._session = None
-
-
-class SanePage(Page):
-    """One scanned side: its :class:`PageInfo` and ``chunk_count`` chunks still in the worker."""
-
-    def __init__(self, session: SaneSession, info: PageInfo, chunk_count: int) -> None:
-        self.info = info
-        self._session = session
-        self._remaining = chunk_count
-        self._iterated = False
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """Yield the rows as they cross the pipe (about ``protocol.CHUNK_BYTES``, 4 MiB, of whole rows each).
-        Raises :class:`ScannerError`; ``RuntimeError`` when iterated twice."""
-        if self._iterated:
-            raise RuntimeError("a page's chunks can be iterated once")
-        self._iterated = True
-        while self._remaining:  # protocol.STREAMED (-1): until the worker's end of page (None)
-            chunk = await self._session._read_chunk(self)
-            if chunk is None:
-                return
-            self._remaining -= self._remaining > 0
-            yield chunk
