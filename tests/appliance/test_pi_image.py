@@ -174,7 +174,10 @@ def test_root_file_system_is_the_appliance(built, layout):
     fstab = root_read(image, root, "/etc/fstab") or ""
     assert f"LABEL={built.manifest['root_label']}" in fstab and f"LABEL={built.manifest['boot_label']}" in fstab
     assert root_list(image, root, "/boot/firmware") == []  # the FAT partition is mounted there
-    assert root_read(image, root, "/usr/bin/wsd-scan-server") == "../local/bin/wsd-scan-server"
+    launcher = root_read(image, root, "/usr/bin/wsd-scan-server") or ""
+    assert launcher == (pi_image.REPO / "debian/wsd-scan-server.launcher").read_text()  # the Debian package's
+    status = root_read(image, root, "/var/lib/dpkg/status") or ""
+    assert "Package: wsd-scan-server\nStatus: install ok installed" in status, "installed as a Debian package"
     assert "wsd-scan:" in (root_read(image, root, "/etc/passwd") or "")
     unit = root_read(image, root, "/usr/lib/systemd/system/wsd-scan-server.service")
     assert unit == (pi_image.REPO / "systemd/wsd-scan-server.service").read_text()
