@@ -69,9 +69,9 @@ def scan_options(served: ServedScanner) -> dict[str, Any]:
     }
 
 
-def _progress(served: ServedScanner, job: Job) -> dict[str, Any]:
-    run = served.service.runs.get(job.job_id)
-    view: dict[str, Any] = {
+def _job(job: Job) -> dict[str, Any]:
+    """What the page shows of any job: id, name, user, state, reasons, pages, created (ISO time)."""
+    return {
         "id": job.job_id,
         "name": job.job_name,
         "user": job.job_originating_user_name,
@@ -80,6 +80,11 @@ def _progress(served: ServedScanner, job: Job) -> dict[str, Any]:
         "pages": job.scans_completed,
         "created": _iso(job.created_time),
     }
+
+
+def _progress(served: ServedScanner, job: Job) -> dict[str, Any]:
+    run = served.service.runs.get(job.job_id)
+    view = _job(job)
     if run is not None:
         elapsed = max(time.monotonic() - run.started, 1e-6)
         scanned = run.runner.bytes_scanned
@@ -98,16 +103,8 @@ def _progress(served: ServedScanner, job: Job) -> dict[str, Any]:
 
 def _ended(served: ServedScanner, job: Job) -> dict[str, Any]:
     run = served.service.runs.get(job.job_id)
-    view: dict[str, Any] = {
-        "id": job.job_id,
-        "name": job.job_name,
-        "user": job.job_originating_user_name,
-        "state": job.state,
-        "reasons": list(job.reasons),
-        "pages": job.scans_completed,
-        "created": _iso(job.created_time),
-        "duration": _seconds(job),
-    }
+    view = _job(job)
+    view["duration"] = _seconds(job)
     if run is not None:
         view["bytes"] = run.runner.bytes_scanned
         if run.failure is not None:
