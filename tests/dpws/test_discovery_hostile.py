@@ -56,6 +56,7 @@ def probe_during(responder, kind: str, rate: float, caplog) -> tuple[int, int, i
     return answered, int(out), responder.service.limiter.dropped
 
 
+@pytest.mark.slow  # a 3 s storm: the full tier runs it
 def test_legitimate_probes_are_answered_during_a_probe_storm_from_another_host(responder, caplog):
     answered, sent, dropped = probe_during(responder, "probe", 20000, caplog)
     print(f"probe storm: {sent} datagrams in 3 s, {dropped} dropped by the rate limit, {answered}/{LEGITIMATE}")
@@ -64,6 +65,7 @@ def test_legitimate_probes_are_answered_during_a_probe_storm_from_another_host(r
     assert answered == LEGITIMATE
 
 
+@pytest.mark.slow  # a 3 s storm: the full tier runs it
 def test_legitimate_probes_are_answered_during_a_burst_of_malformed_datagrams(responder, caplog):
     caplog.set_level(logging.DEBUG, logger="firmware.dpws")
     answered, sent, _ = probe_during(responder, "malformed", 5000, caplog)
