@@ -13,9 +13,9 @@ from firmware import model
 from firmware.jobs import closing
 from tests.inprocess import serve
 from tests.servers import wait_for
+from tests.test_service import CheckedClient, create, image_of, retrieve, ticket
 
 pytestmark = pytest.mark.slow  # each test waits out real closing delays (seconds); the full tier runs them
-from tests.test_service import CheckedClient, create, image_of, retrieve, ticket
 
 CLOSE_DELAY = 0.6  # seconds the fake's session close takes: the scanner is busy meanwhile
 
