@@ -92,7 +92,7 @@ class Config:
     idle_timeout: float = 60.0
     body_timeout: float = 30.0
     max_page_mib: int = 128
-    stall_timeout: float = 30.0
+    stall_timeout: float = 60.0
     cache_dir: Path | None = None
     spool_mib: int = 256
     eventing: EventingSettings = EventingSettings()

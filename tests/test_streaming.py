@@ -72,13 +72,13 @@ class RssPeak:
         self._thread.join()
 
 
-def ticket(fmt: str, dpi: int, color: str = "RGB24") -> model.ScanTicket:
+def ticket(fmt: str, dpi: int, color: str = "RGB24", source: str = "Platen") -> model.ScanTicket:
     size = round(BED_MM / 25.4 * 1000)
     return model.ScanTicket(
         job_description=model.JobDescription("streaming", "tester"),
         document_parameters=model.DocumentParameters(
             format=fmt,
-            input_source="Platen",
+            input_source=source,
             input_size=model.Size(size, size),
             media_front=model.MediaSide(
                 scan_region=model.ScanRegion(width=size, height=size, x_offset=0, y_offset=0),
@@ -89,8 +89,8 @@ def ticket(fmt: str, dpi: int, color: str = "RGB24") -> model.ScanTicket:
     )
 
 
-def create_job(client: SoapClient, fmt: str, dpi: int) -> model.CreateScanJobResponse:
-    answer = client.call("CreateScanJob", model.CreateScanJobRequest(ticket(fmt, dpi)).to_xml())
+def create_job(client: SoapClient, fmt: str, dpi: int, source: str = "Platen") -> model.CreateScanJobResponse:
+    answer = client.call("CreateScanJob", model.CreateScanJobRequest(ticket(fmt, dpi, source=source)).to_xml())
     assert answer.status == 200, answer.data
     return model.CreateScanJobResponse.from_xml(answer.body)
 
@@ -286,6 +286,28 @@ def test_a_transfer_broken_mid_page_is_answered_again_from_the_spool(tmp_path, f
         summary = client.job_history()[0]
         assert (summary.job_id, summary.job_state) == (job.job_id, "Completed")
         assert list((tmp_path / "state" / "spool").iterdir()) == []  # the copy is gone once sent
+
+
+def test_an_adf_transfer_broken_at_page_5_and_retried_delivers_all_10_pages_once(tmp_path):
+    """Issue 12: an ADF sheet cannot be scanned twice, so the side whose transfer broke is sent
+    again from the spool, and the batch goes on: 10 sides, each delivered once, then the end."""
+    sane = write_sane_dir(tmp_path / "sane", **THROTTLED)
+    with running_service(sane, tmp_path / "state") as service:
+        client = SoapClient(service.url)
+        job = create_job(client, "dib", 75, source="ADF")
+        pages = []
+        for number in range(1, 11):
+            if number == 5:
+                assert broken_retrieve(service.url, job, 20000) >= 20000  # the client goes away mid-side
+                wait_for(lambda: "kept for a retried RetrieveImage" in service.log_text(), timeout=30)
+            pages.append(retrieve(service.url, job).image())
+        end = retrieve(service.url, job).data
+        assert "sent again from the spool" in service.log_text()
+        assert [page.size for page in pages] == [(590, 590)] * 10
+        assert pages[4].tobytes() == pages[3].tobytes()  # the retried side is whole (the backend repeats its pattern)
+        assert end.startswith(b"HTTP/1.1 400") and b"ClientErrorNoImagesAvailable" in end  # no 11th side
+        summary = client.job_history()[0]
+        assert (summary.job_id, summary.job_state, summary.scans_completed) == (job.job_id, "Completed", 10)
 
 
 def test_a_kept_side_is_dropped_when_no_retry_comes(tmp_path):

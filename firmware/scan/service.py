@@ -92,7 +92,7 @@ class ServiceSettings:
     friendly_name: str | None = None
     name_number: int = 1
     max_page_bytes: int | None = None
-    stall_timeout: float = 30.0
+    stall_timeout: float = 60.0
 
 
 @dataclass(frozen=True)
