@@ -254,7 +254,9 @@ def test_a_consumer_that_stops_stops_the_reading_of_bands(fmt, moderate_page):
         return len(read)
 
     bands_read = asyncio.run(run())
-    assert bands_read < 90 / 2  # 90 bands in the page; JPEG needs a few to give its first bytes
+    # 90 bands in the page. JPEG needs some to give its first bytes, and how many libvips takes in
+    # before its output thread runs depends on load (up to about half the page on a busy machine)
+    assert bands_read < (90 * 3 / 4 if fmt in JPEG else 90 / 2)
 
 
 def test_bilevel_is_a_threshold_at_128_without_dithering():
