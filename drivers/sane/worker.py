@@ -10,9 +10,10 @@ for :data:`~drivers.sane.protocol.CANCEL` and queues every command; the main
 thread runs them one at a time. Pages are read with ``sane_read`` as the rows
 come (:mod:`drivers.sane.reader`, on python-sane's own handle) and sent over
 the pipe in bands of whole rows of about
-:data:`~drivers.sane.protocol.CHUNK_BYTES`, so the first rows reach the
-service while the device still scans and the worker holds one band, never a
-page. The worker scans a page only when asked (NEXT_PAGE). The page is read
+:data:`~drivers.sane.protocol.CHUNK_BYTES` (from a sender thread,
+:mod:`drivers.sane.sender`, so reading never waits for the pipe), so the first rows reach the
+service while the device still scans and the worker holds a few bands (at
+most :data:`~drivers.sane.sender.QUEUE_DEPTH` waiting), never a page. The worker scans a page only when asked (NEXT_PAGE). The page is read
 without sane_cancel at its end: the worker calls ``sane_cancel`` itself once
 the flatbed page was handed over, at CLOSE (job end) and on CANCEL (the
 reader calls it between two ``sane_read`` calls when the cancel flag is up),
