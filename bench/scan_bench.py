@@ -52,13 +52,12 @@ through ``tests.servers.running_service``).
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
 import re
 import resource
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +68,8 @@ if str(REPO) not in sys.path:
 
 from PIL import Image  # noqa: E402
 
+from bench import airsane as airsane_mod  # noqa: E402
+from bench.proctree import RssSampler, process_tree, tree_cpu_seconds, tree_rss  # noqa: E402
 from tests.airscan import DEVICE as AIRSCAN_DEVICE  # noqa: E402
 from tests.airscan import airscan_dir, scanimage  # noqa: E402
 from tests.sane_env import write_sane_dir  # noqa: E402
@@ -81,12 +82,6 @@ BED_MM = 200
 """Width and height of the scanned area in mm (the test backend's whole bed)."""
 
 DIRECT_DEVICE = "test:0"
-
-SAMPLE_INTERVAL = 0.020
-"""Seconds between two RSS samples of the service's process tree."""
-
-TREE_REFRESH_SAMPLES = 10
-"""Re-list the service's descendants every this many samples (processes can come and go)."""
 
 DEVICE_BOUND_SETTINGS = {"read-delay": True, "read-delay-duration": 20000}
 """test.conf settings of the device-bound mode: 20000 us (20 ms) per buffer the backend delivers."""
@@ -101,12 +96,17 @@ SERVICE_CONFIG = {"png": "", "jpeg": 'formats = ["jfif"]\n'}
 """The service's TOML configuration per client format: PNG uses the defaults (sane-airscan
 prefers png), JPEG offers only jfif so sane-airscan has to take it."""
 
-RATIO_GOAL = {"png": 1.35, "jpeg": 1.16}
-"""Device-bound goal: WSD wall time / direct wall time, at most."""
+RATIO_GOAL = {"png": 1.05, "jpeg": 1.05}
+"""Device-bound goal (issue 11): WSD wall time / direct wall time, at most."""
 
-MEMORY_GOAL_RAW_FACTOR = 2
-MEMORY_GOAL_EXTRA = 60 * MB
-"""Device-bound goal: memory growth at most MEMORY_GOAL_RAW_FACTOR x raw page + MEMORY_GOAL_EXTRA bytes."""
+AIRSANE_RATIO_GOAL = 1.0
+"""Device-bound goal (issue 11): WSD wall time / AirSane wall time (both through sane-airscan), at most."""
+
+MIB = 1024 * 1024
+"""Bytes in a MiB (memory figures)."""
+
+MEMORY_GOAL = 16 * MIB
+"""Device-bound goal (issue 11): memory growth of the service's tree during a page at most 16 MiB (bytes)."""
 
 _CREATED = re.compile(r"job (\d+) created: \S+ (\S+) (\d+) dpi (\S+)")
 _COMPLETED = re.compile(r"job \d+ Completed ")
@@ -115,123 +115,6 @@ _FIRST_BYTE = re.compile(r"job (\d+): first image byte ([0-9.]+) s after Retriev
 
 class BenchError(RuntimeError):
     """A scan failed or the service did not do what the case asked; the message says what and shows the logs."""
-
-
-# --- the service's process tree, from /proc --------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ProcStat:
-    """What the bench reads from ``/proc/PID/stat``: parent PID, CPU seconds
-    (utime + stime of the process; cutime + cstime of its reaped children) and RSS in bytes."""
-
-    ppid: int
-    cpu: float
-    children_cpu: float
-    rss: int
-
-
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
-
-
-def read_stat(pid: int) -> ProcStat | None:
-    """Parse ``/proc/PID/stat`` (proc(5) fields 4, 14-17, 24); None when the process is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            text = handle.read()
-    except OSError:
-        return None
-    fields = text[text.rindex(b")") + 2 :].split()  # fields[0] is field 3 (state)
-    ticks = [int(fields[i]) for i in (11, 12, 13, 14)]
-    return ProcStat(
-        ppid=int(fields[1]),
-        cpu=(ticks[0] + ticks[1]) / _CLOCK_TICKS,
-        children_cpu=(ticks[2] + ticks[3]) / _CLOCK_TICKS,
-        rss=int(fields[21]) * _PAGE_SIZE,
-    )
-
-
-def process_tree(root: int) -> list[int]:
-    """PIDs of ``root`` and all its live descendants (a scan of every ``/proc/PID/stat``)."""
-    parents: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            stat = read_stat(int(entry.name))
-            if stat is not None:
-                parents.setdefault(stat.ppid, []).append(int(entry.name))
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo.extend(parents.get(pid, ()))
-    return tree
-
-
-def tree_cpu_seconds(root: int) -> float:
-    """CPU seconds (user + system) used so far by ``root`` and its descendants, including
-    descendants that ended and were reaped (their time moved to the parent's cutime/cstime)."""
-    total = 0.0
-    for pid in process_tree(root):
-        stat = read_stat(pid)
-        if stat is not None:
-            total += stat.cpu + stat.children_cpu
-    return total
-
-
-def tree_rss(pids: list[int]) -> int:
-    """Sum of the resident set sizes of ``pids`` in bytes (gone processes count 0)."""
-    return sum(stat.rss for stat in map(read_stat, pids) if stat is not None)
-
-
-class RssSampler:
-    """Samples the RSS of a process tree every :data:`SAMPLE_INTERVAL` seconds in a thread
-    and keeps the peak (bytes). Use as a context manager around the measured work.
-
-    With ``log`` (a list another thread appends lines to), it also notes in
-    ``matched_at`` the ``time.monotonic()`` at which a line from index
-    ``log_start`` on first matched ``pattern`` (to within one interval).
-    """
-
-    def __init__(
-        self, root: int, log: list[str] | None = None, log_start: int = 0, pattern: re.Pattern | None = None
-    ) -> None:
-        self.root = root
-        self.peak = 0
-        self.matched_at: float | None = None
-        self._log, self._seen, self._pattern = log, log_start, pattern
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._watch_log()
-
-    def _run(self) -> None:
-        pids: list[int] = []
-        count = 0
-        while True:
-            if count % TREE_REFRESH_SAMPLES == 0:
-                pids = process_tree(self.root)
-            count += 1
-            self.peak = max(self.peak, tree_rss(pids))
-            self._watch_log()
-            if self._stop.wait(SAMPLE_INTERVAL):
-                return
-
-    def _watch_log(self) -> None:
-        if self._log is None or self._pattern is None or self.matched_at is not None:
-            return
-        while self._seen < len(self._log):
-            if self._pattern.search(self._log[self._seen]):
-                self.matched_at = time.monotonic()
-                return
-            self._seen += 1
 
 
 # --- one scan ----------------------------------------------------------------------------------
@@ -348,6 +231,19 @@ def wsd_scan(service, client_dir: Path, out: Path, dpi: int, fmt: str) -> Scan:
     return Scan(wall, cpu, size, service_cpu, float(first.group(2)), tail, before_rss, max(sampler.peak, before_rss))
 
 
+def airsane_scan(airsane: airsane_mod.AirSane, client_dir: Path, out: Path, dpi: int, fmt: str) -> Scan:
+    """The same scan through AirSane (sane-airscan in eSCL mode, configured in ``client_dir``),
+    with airsaned's CPU seconds and memory (no first-byte time or client tail: AirSane logs
+    neither). Raises :class:`BenchError` when the scan fails."""
+    pid = airsane.process.pid
+    before_rss = tree_rss(process_tree(pid))
+    before_cpu = tree_cpu_seconds(pid)
+    with RssSampler(pid) as sampler:
+        wall, cpu, size = timed_scanimage(client_dir, out, "-d", airsane_mod.DEVICE, *geometry(dpi, fmt))
+    service_cpu = tree_cpu_seconds(pid) - before_cpu
+    return Scan(wall, cpu, size, service_cpu, float("nan"), 0.0, before_rss, max(sampler.peak, before_rss))
+
+
 # --- cases, rounds, the table ----------------------------------------------------------------
 
 
@@ -363,6 +259,7 @@ class Case:
     idle_rss: int
     direct: list[Scan] = field(default_factory=list)
     wsd: list[Scan] = field(default_factory=list)
+    airsane: list[Scan] = field(default_factory=list)
 
     @property
     def raw_size(self) -> int:
@@ -371,7 +268,7 @@ class Case:
         return width * height * 3
 
     def median(self, which: str, attribute: str) -> float:
-        """Median over the rounds of ``attribute`` of the ``which`` ("direct" / "wsd") scans."""
+        """Median over the rounds of ``attribute`` of the ``which`` ("direct" / "wsd" / "airsane") scans."""
         return statistics.median(getattr(scan, attribute) for scan in getattr(self, which))
 
     @property
@@ -386,25 +283,46 @@ class Case:
         return max(scan.rss_peak for scan in self.wsd) - self.idle_rss
 
     @property
-    def memory_goal(self) -> int:
-        """The largest memory growth the goal allows for this page, in bytes."""
-        return MEMORY_GOAL_RAW_FACTOR * self.raw_size + MEMORY_GOAL_EXTRA
+    def airsane_ratio(self) -> float:
+        """Median WSD wall time / median AirSane wall time (NaN without AirSane)."""
+        if not self.airsane:
+            return float("nan")
+        return self.median("wsd", "wall") / self.median("airsane", "wall")
 
 
 def run_mode(
-    mode: str, dpis: list[int], rounds: int, work: Path, progress, service_env: dict[str, str] | None = None
+    mode: str,
+    dpis: list[int],
+    rounds: int,
+    work: Path,
+    progress,
+    service_env: dict[str, str] | None = None,
+    airsaned: Path | None = None,
 ) -> list[Case]:
     """Run every case of ``mode`` ("unthrottled" / "device-bound") for ``rounds`` rounds.
 
     One SANE config dir for the mode; per client format, one service (PNG: default formats,
     JPEG: jfif only), one unmeasured 75 dpi warm-up scan, then per resolution ``rounds``
-    x (direct scan, WSD scan). ``service_env``: extra environment variables of the service
-    (experiments such as glibc malloc tunables). ``progress(str)`` gets one line per round.
-    Raises :class:`BenchError`.
+    x (direct scan, WSD scan[, AirSane scan]). With ``airsaned`` (an executable), one AirSane
+    runs for the mode on the same SANE config dir, warmed up the same way. ``service_env``:
+    extra environment variables of the service (experiments such as glibc malloc tunables).
+    ``progress(str)`` gets one line per round. Raises :class:`BenchError` (and
+    :class:`bench.airsane.AirSaneError` when AirSane does not start).
     """
     settings = dict(PICTURE, **(DEVICE_BOUND_SETTINGS if mode == "device-bound" else {}))
     sane_dir = write_sane_dir(work / mode / "sane", **settings)
+    with contextlib.ExitStack() as stack:
+        airsane = None
+        if airsaned is not None:
+            airsane = stack.enter_context(airsane_mod.running_airsane(airsaned, sane_dir, work / mode / "airsane"))
+        return _run_formats(mode, dpis, rounds, work, progress, sane_dir, service_env, airsane)
+
+
+def _run_formats(mode, dpis, rounds, work, progress, sane_dir, service_env, airsane) -> list[Case]:
     cases = []
+    airsane_client = work / mode / "client-airsane"
+    if airsane:
+        airsane_mod.airscan_escl_dir(airsane_client, airsane.url)
     for fmt in ("png", "jpeg"):
         config = work / mode / f"{fmt}.toml"
         config.write_text(SERVICE_CONFIG[fmt])
@@ -413,21 +331,35 @@ def run_mode(
             client = airscan_dir(work / mode / f"client-{fmt}", service.url)
             out = work / f"out.{fmt}"
             wsd_scan(service, client, out, 75, fmt)  # warm-up, not measured
+            if airsane:
+                airsane_scan(airsane, airsane_client, out, 75, fmt)
             idle = tree_rss(process_tree(service.process.pid))
             for dpi in dpis:
                 case = Case(mode, dpi, fmt, idle)
+                variants = ["direct", "wsd"] + (["airsane"] if airsane else [])
                 for number in range(rounds):
-                    case.direct.append(direct_scan(sane_dir, out, dpi, fmt))
-                    case.wsd.append(wsd_scan(service, client, out, dpi, fmt))
+                    for index in range(len(variants)):  # the order rotates from round to round
+                        which = variants[(number + index) % len(variants)]
+                        if which == "direct":
+                            case.direct.append(direct_scan(sane_dir, out, dpi, fmt))
+                        elif which == "wsd":
+                            case.wsd.append(wsd_scan(service, client, out, dpi, fmt))
+                        else:
+                            case.airsane.append(airsane_scan(airsane, airsane_client, out, dpi, fmt))
                     d, w = case.direct[-1], case.wsd[-1]
+                    a = (
+                        f", AirSane {case.airsane[-1].wall:.2f} s CPU {case.airsane[-1].service_cpu:.2f} s"
+                        if airsane
+                        else ""
+                    )
                     progress(
                         f"{mode} {dpi} dpi {fmt} round {number + 1}/{rounds}: direct {d.wall:.2f} s, "
-                        f"wsd {w.wall:.2f} s, service CPU {w.service_cpu:.2f} s, first byte {w.first_byte:.2f} s, "
-                        f"client tail {w.client_tail:.2f} s, "
-                        f"memory +{w.memory_growth / MB:.0f} MB"
+                        f"wsd {w.wall:.2f} s, service CPU {w.service_cpu:.2f} s, first byte {w.first_byte:.3f} s, "
+                        f"client tail {w.client_tail:.2f} s, memory +{w.memory_growth / MIB:.1f} MiB{a}"
                     )
-                    if abs(d.size[0] - w.size[0]) > 1 or abs(d.size[1] - w.size[1]) > 1:
-                        raise BenchError(f"image sizes differ: direct {d.size}, through WSD {w.size}")
+                    for other in [w] + ([case.airsane[-1]] if airsane else []):
+                        if abs(d.size[0] - other.size[0]) > 1 or abs(d.size[1] - other.size[1]) > 1:
+                            raise BenchError(f"image sizes differ: direct {d.size}, through a server {other.size}")
                 cases.append(case)
     return cases
 
@@ -437,10 +369,12 @@ def _mark(ok: bool) -> str:
 
 
 def format_table(cases: list[Case]) -> str:
-    """The result table (Markdown), one row per case; goals beside the device-bound figures."""
+    """The result tables (Markdown), one row per case; goals beside the device-bound figures.
+    With AirSane scans, a second table compares the service with AirSane."""
     head = (
         "| mode | dpi | format | raw page MB | direct s | WSD s | ratio (goal) | client CPU s direct / WSD "
-        "| service CPU s | RetrieveImage to 1st byte s | client tail s | memory growth MB median / max (goal) | peak over idle MB |"
+        "| service CPU s | RetrieveImage to 1st byte s | client tail s | memory growth MiB median / max (goal) "
+        "| peak over idle MiB |"
     )
     lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
     for case in cases:
@@ -448,15 +382,32 @@ def format_table(cases: list[Case]) -> str:
         growth = case.median("wsd", "memory_growth")
         worst = max(scan.memory_growth for scan in case.wsd)
         ratio_goal = f" (<= {RATIO_GOAL[case.fmt]:.2f}: {_mark(case.ratio <= RATIO_GOAL[case.fmt])})" if bound else ""
-        memory_goal = f" (<= {case.memory_goal / MB:.0f}: {_mark(worst <= case.memory_goal)})" if bound else ""
+        memory_goal = f" (<= {MEMORY_GOAL / MIB:.0f}: {_mark(worst <= MEMORY_GOAL)})" if bound else ""
         lines.append(
             f"| {case.mode} | {case.dpi} | {case.fmt} | {case.raw_size / MB:.1f} "
             f"| {case.median('direct', 'wall'):.2f} | {case.median('wsd', 'wall'):.2f} | {case.ratio:.3f}{ratio_goal} "
             f"| {case.median('direct', 'client_cpu'):.2f} / {case.median('wsd', 'client_cpu'):.2f} "
-            f"| {case.median('wsd', 'service_cpu'):.2f} | {case.median('wsd', 'first_byte'):.2f} "
+            f"| {case.median('wsd', 'service_cpu'):.2f} | {case.median('wsd', 'first_byte'):.3f} "
             f"| {case.median('wsd', 'client_tail'):.2f} "
-            f"| {growth / MB:.0f} / {worst / MB:.0f}{memory_goal} | {case.peak_over_idle / MB:.0f} |"
+            f"| {growth / MIB:.1f} / {worst / MIB:.1f}{memory_goal} | {case.peak_over_idle / MIB:.1f} |"
         )
+    if any(case.airsane for case in cases):
+        head = (
+            "| mode | dpi | format | direct s | WSD s | AirSane s | AirSane / direct | WSD / AirSane (goal) "
+            "| service CPU s WSD / AirSane | memory growth MiB median WSD / AirSane |"
+        )
+        lines += ["", head, "|" + "---|" * head.count(" | ") + "---|"]
+        for case in (case for case in cases if case.airsane):
+            bound = case.mode == "device-bound"
+            goal = f" (<= {AIRSANE_RATIO_GOAL:.2f}: {_mark(case.airsane_ratio <= AIRSANE_RATIO_GOAL)})" if bound else ""
+            lines.append(
+                f"| {case.mode} | {case.dpi} | {case.fmt} | {case.median('direct', 'wall'):.2f} "
+                f"| {case.median('wsd', 'wall'):.2f} | {case.median('airsane', 'wall'):.2f} "
+                f"| {case.median('airsane', 'wall') / case.median('direct', 'wall'):.3f} "
+                f"| {case.airsane_ratio:.3f}{goal} "
+                f"| {case.median('wsd', 'service_cpu'):.2f} / {case.median('airsane', 'service_cpu'):.2f} "
+                f"| {case.median('wsd', 'memory_growth') / MIB:.1f} / {case.median('airsane', 'memory_growth') / MIB:.1f} |"
+            )
     return "\n".join(lines)
 
 
@@ -480,6 +431,16 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="extra environment variable for the service (repeatable), e.g. MALLOC_MMAP_THRESHOLD_=1048576",
     )
+    parser.add_argument(
+        "--airsane",
+        type=Path,
+        metavar="PATH",
+        help="also scan through AirSane: a built airsaned, or an AirSane source checkout to build (cmake) "
+        "in a temporary directory; without it AirSane is not compared",
+    )
+    parser.add_argument(
+        "--dpi", type=int, action="append", help="resolution to run (repeatable; default 300 and 600, --quick 300)"
+    )
     args = parser.parse_args(argv)
     service_env = {}
     for item in args.service_env:
@@ -490,6 +451,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     rounds, dpis = (1, [300]) if args.quick else (args.rounds, [300, 600])
+    dpis = args.dpi or dpis
     modes = (
         ["device-bound"]
         if args.device_bound
@@ -504,13 +466,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     cases: list[Case] = []
     try:
+        airsaned = airsane_mod.airsaned_binary(args.airsane) if args.airsane else None
         with tempfile.TemporaryDirectory(prefix="scan-bench-") as work:
             for mode in modes:
-                cases += run_mode(mode, dpis, rounds, Path(work), progress, service_env)
-    except BenchError as exc:
+                cases += run_mode(mode, dpis, rounds, Path(work), progress, service_env, airsaned)
+    except (BenchError, airsane_mod.AirSaneError) as exc:
         print(f"scan_bench: {exc}", file=sys.stderr)
         return 1
     extra = "".join(f"; service env {name}={value}" for name, value in service_env.items())
+    extra += f"; AirSane {airsaned}" if airsaned else "; AirSane not compared (no --airsane PATH given)"
     print(f"{rounds} round(s), medians; 200 x 200 mm Color; MB = 10^6 bytes; goals apply to device-bound{extra}")
     print(format_table(cases))
     print(f"total {time.monotonic() - started:.0f} s")

@@ -10,9 +10,10 @@ for :data:`~drivers.sane.protocol.CANCEL` and queues every command; the main
 thread runs them one at a time. Pages are read with ``sane_read`` as the rows
 come (:mod:`drivers.sane.reader`, on python-sane's own handle) and sent over
 the pipe in bands of whole rows of about
-:data:`~drivers.sane.protocol.CHUNK_BYTES`, so the first rows reach the
-service while the device still scans and the worker holds one band, never a
-page. The worker scans a page only when asked (NEXT_PAGE). The page is read
+:data:`~drivers.sane.protocol.CHUNK_BYTES` (from a sender thread,
+:mod:`drivers.sane.sender`, so reading never waits for the pipe), so the first rows reach the
+service while the device still scans and the worker holds a few bands (at
+most :data:`~drivers.sane.sender.QUEUE_DEPTH` waiting), never a page. The worker scans a page only when asked (NEXT_PAGE). The page is read
 without sane_cancel at its end: the worker calls ``sane_cancel`` itself once
 the flatbed page was handed over, at CLOSE (job end) and on CANCEL (the
 reader calls it between two ``sane_read`` calls when the cancel flag is up),
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import itertools
 import os
 import queue
@@ -38,6 +40,7 @@ from drivers.base import Condition, PageInfo, ScannerError, ScanParameters, Sour
 from drivers.sane import buttons, options, protocol
 from drivers.sane import reader as reader_mod
 from drivers.sane.errors import error_from_sane
+from drivers.sane.sender import FrameSender
 
 EXIT_GRACE_SECONDS = 10
 """How long a worker whose service went away may take to end on its own."""
@@ -416,12 +419,19 @@ class _Worker:
         count = -(-info.lines // rows_per_band) if info.lines >= 0 else protocol.STREAMED
         if count == 0:
             raise ScannerError(Condition.IO_ERROR, "the device announced an empty page")
-        announced = False
+        sender: FrameSender | None = None  # after PAGE: bands and progress go out from its thread
 
         def progress(rows: int) -> None:
-            if announced:
+            message = (protocol.PROGRESS, rows, info.lines)
+            if sender is None:
+                self._replies.send(message)
+                return
+
+            def framed() -> None:
                 self._replies.send_bytes(b"")
-            self._replies.send((protocol.PROGRESS, rows, info.lines))
+                self._replies.send(message)
+
+            sender.put(framed)
 
         bands = reader.bands(rows_per_band, progress)
         # The first band is read before PAGE: a device that fails at once (jam, cover
@@ -430,22 +440,28 @@ class _Worker:
         if first is None:
             raise ScannerError(Condition.IO_ERROR, "the device returned an empty page")
         self._replies.send((protocol.PAGE, info, count))
-        announced = True
+        sender = FrameSender()
         sent = 0
         held = bytearray()  # the last announced chunk, sent at EOF
         try:
             for band in itertools.chain((first,), bands):
                 if count == protocol.STREAMED or sent < count - 1:
-                    self._replies.send_bytes(band)
+                    sender.put(functools.partial(self._replies.send_bytes, band))
                     sent += 1
                 else:
                     held += band
                 del band
         except (ScannerError, self._error) as exc:
             err = exc if isinstance(exc, ScannerError) else error_from_sane(str(exc), context="sane_read")
+            sender.close()
             self._replies.send_bytes(b"")
             self._replies.send((protocol.ERROR, err.condition.value, err.message))
             return
+        except BaseException:
+            with contextlib.suppress(BaseException):
+                sender.close()
+            raise
+        sender.close()
         if held:
             self._replies.send_bytes(held)
             sent += 1
