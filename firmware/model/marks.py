@@ -53,10 +53,14 @@ Marker = Callable[[str], dict[str, str]]
 
 
 def no_marks(_key: str) -> dict[str, str]:
+    """The :data:`Marker` of an element without marks: no attributes for any key (an element name)."""
     return {}
 
 
 def normalize_keys(keys: Iterable[str], groups: dict[str, tuple[str, ...]], allowed: frozenset[str]) -> frozenset[str]:
+    """The set of mark keys ``keys`` names, each group name (``groups``: e.g. ``ScanRegion``) replaced by
+    its leaf element names. Raises ``ValueError`` for a key outside ``allowed`` (REFERENCE.md 2.4-2.5:
+    which DocumentParameters elements may carry MustHonor, Override, UsedDefault)."""
     result: set[str] = set()
     for key in keys:
         expanded = groups.get(key, (key,))
