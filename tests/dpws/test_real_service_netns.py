@@ -354,4 +354,7 @@ def test_no_ipv6_xaddrs_while_http_listens_on_ipv4_only(net, pair, service):
     with pytest.raises(ConnectionRefusedError):
         in_netns(net.cli_ns, connect_v6)
     assert probe_match(net, pair, socket.AF_INET6) is None, "no ProbeMatches over IPv6"
-    assert probe_match(net, pair, socket.AF_INET) is not None, "IPv4 is answered"
+    answered = probe_match(net, pair, socket.AF_INET)
+    assert answered is not None, "IPv4 is answered"
+    hosts = [urlsplit(xaddr).hostname for xaddr in (answered.xaddrs or "").split()]
+    assert hosts == [DEVICE_V4], answered.xaddrs
