@@ -39,7 +39,7 @@ _labs = itertools.count(1)
 def unavailable() -> str | None:
     """Why this process cannot create network namespaces (a skip reason), or None when it can."""
     if os.geteuid() != 0:
-        return "network namespaces need root (ip netns add)"
+        return "network namespaces need root (ip netns add): run the tests as root, e.g. sudo ./scripts/test"
     if shutil.which("ip") is None:
         return "network namespaces need iproute2's 'ip' (apt-get install iproute2)"
     return None

@@ -273,7 +273,7 @@ def why_not() -> str | None:
     import os
 
     if os.geteuid() != 0:
-        return "needs root (mmdebstrap --mode=root, chroot, mkfs.ext4 -d with file owners)"
+        return "needs root (mmdebstrap --mode=root, chroot, mkfs.ext4 -d with file owners): run the tests as root, e.g. sudo ./scripts/test"
     tools = {
         "mmdebstrap": "mmdebstrap",
         "genimage": "genimage",
@@ -290,5 +290,5 @@ def why_not() -> str | None:
         if shutil.which(tool) is None:
             return f"needs {tool} (apt-get install {package}; scripts/setup installs it)"
     if not Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists():
-        return "needs arm64 binfmt emulation (apt-get install qemu-user-static binfmt-support)"
+        return "needs arm64 binfmt emulation (apt-get install qemu-user-static binfmt-support; ./scripts/setup --test installs them and loads the qemu-aarch64 entry)"
     return None

@@ -62,7 +62,7 @@ sane_options = {{ read_delay = true, read_delay_duration = {SLOW_READ_DELAY_US} 
 
 def _why_not() -> str | None:
     if os.geteuid() != 0:
-        return "needs root (debootstrap, systemd-nspawn, nsenter)"
+        return "needs root (debootstrap, systemd-nspawn, nsenter): run the tests as root, e.g. sudo ./scripts/test"
     tools = {
         "debootstrap": "debootstrap",
         "systemd-nspawn": "systemd-container",
