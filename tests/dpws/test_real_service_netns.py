@@ -32,10 +32,11 @@ from firmware.wire import namespaces as ns
 from firmware.wire.xml import find, find_all, parse_with_prefixes, parse_xml, qname, resolve_qname, text_of
 from tests import netns
 from tests.netns import Lab, VethPair, in_netns, netns_argv, run
+from tests.private_daemons import PrivateSystemBus
 from tests.sane_env import sane_environment, write_sane_dir
 from tests.xmlfind import child, text
 
-from .discovery_clients import PrivateSystemBus, airscan_discovery_dir
+from .discovery_clients import airscan_discovery_dir
 from .netlab import Message, Process, UdpClient, http_post, probe
 
 pytestmark = [pytest.mark.netns, pytest.mark.e2e, pytest.mark.service, pytest.mark.sane]
