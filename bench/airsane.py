@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -31,41 +30,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.private_daemons import PrivateAvahi, PrivateSystemBus, avahi_missing
 from tests.servers import free_port
 
 DEVICE = "airscan:e0:AirSane"
 """The SANE name sane-airscan gives the one manual eSCL device of :func:`airscan_escl_dir`."""
-
-_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_destination="*"/>
-    <allow receive_type="*"/>
-  </policy>
-</busconfig>
-"""
-
-_AVAHI_CONFIG = """[server]
-use-ipv4=yes
-use-ipv6=no
-allow-interfaces=lo
-enable-dbus=yes
-[wide-area]
-enable-wide-area=no
-[publish]
-publish-addresses=no
-publish-hinfo=no
-publish-workstation=no
-publish-domain=no
-[reflector]
-enable-reflector=no
-"""
 
 
 class AirSaneError(RuntimeError):
@@ -146,18 +115,13 @@ def running_airsane(airsaned: Path, sane_dir: Path, work: Path) -> Iterator[AirS
     """Run airsaned (with its private D-Bus and loopback-only Avahi, see the module docstring)
     against ``sane_dir`` until the block ends; files go to ``work``. Raises :class:`AirSaneError`
     when a daemon is missing or airsaned serves no scanner within 15 s."""
-    for tool in ("dbus-daemon", "avahi-daemon"):
-        if shutil.which(tool) is None:
-            raise AirSaneError(f"{tool} is not installed (airsaned needs Avahi on a D-Bus system bus)")
-    if Path("/run/avahi-daemon/pid").exists():
-        raise AirSaneError("an avahi-daemon already runs here (/run/avahi-daemon/pid); a private one cannot start")
+    missing = avahi_missing()
+    if missing:
+        raise AirSaneError(f"airsaned needs Avahi on a D-Bus system bus: {missing}")
     work.mkdir(parents=True, exist_ok=True)
-    socket_path = work / "bus"
-    (work / "bus.conf").write_text(_BUS_CONFIG.format(socket=socket_path))
-    (work / "avahi.conf").write_text(_AVAHI_CONFIG)
     for name in ("options.conf", "ignore.conf", "access.conf"):
         (work / name).write_text("")
-    env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={socket_path}", "SANE_CONFIG_DIR": str(sane_dir)}
+    env = {**os.environ, "SANE_CONFIG_DIR": str(sane_dir)}
     port = free_port()
     url = f"http://127.0.0.1:{port}/eSCL"
     processes: list[subprocess.Popen] = []
@@ -169,22 +133,14 @@ def running_airsane(airsaned: Path, sane_dir: Path, work: Path) -> Iterator[AirS
         return process
 
     try:
-        start(["dbus-daemon", f"--config-file={work / 'bus.conf'}", "--nofork"], "dbus.log")
-        _wait(socket_path.exists, "the private dbus-daemon did not listen", [work / "dbus.log"])
-        avahi = start(
-            ["avahi-daemon", "-f", str(work / "avahi.conf"), "--no-drop-root", "--no-chroot", "--no-rlimits"],
-            "avahi.log",
-        )
-        _wait(
-            lambda: (
-                "Server startup complete" in (work / "avahi.log").read_text(errors="replace")
-                or avahi.poll() is not None
-            ),
-            "the private avahi-daemon did not start",
-            [work / "avahi.log"],
-        )
-        if avahi.poll() is not None:
-            raise AirSaneError("avahi-daemon ended:\n" + (work / "avahi.log").read_text(errors="replace")[-2000:])
+        try:  # Avahi on lo only, publishing no address of its own; avahi.conf and avahi.log in work
+            bus = PrivateSystemBus(work / "dbus")
+            processes.append(bus.proc)
+            avahi = PrivateAvahi(None, "lo", bus.address, work, "airsane-bench", ipv6=False, publish_addresses=False)
+            processes.append(avahi.proc)
+        except RuntimeError as exc:
+            raise AirSaneError(str(exc)) from exc
+        env["DBUS_SYSTEM_BUS_ADDRESS"] = bus.address
         airsane = start(
             [
                 str(airsaned),

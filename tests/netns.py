@@ -16,7 +16,6 @@ import ctypes
 import itertools
 import json
 import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -28,6 +27,8 @@ from typing import TypeVar
 
 import pytest
 
+from tests.prereqs import missing_prerequisite
+
 T = TypeVar("T")
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = Path("/run/netns")
@@ -38,11 +39,7 @@ _labs = itertools.count(1)
 
 def unavailable() -> str | None:
     """Why this process cannot create network namespaces (a skip reason), or None when it can."""
-    if os.geteuid() != 0:
-        return "network namespaces need root (ip netns add)"
-    if shutil.which("ip") is None:
-        return "network namespaces need iproute2's 'ip' (apt-get install iproute2)"
-    return None
+    return missing_prerequisite("network namespaces: ip netns add", {"ip": "iproute2"})
 
 
 def in_netns(name: str, function: Callable[[], T]) -> T:

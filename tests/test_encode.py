@@ -5,8 +5,8 @@ page it was given.
 
 Lossless formats (png, dib, tiff-single-uncompressed) must give back the exact
 pixels, JPEG formats must stay close; every file carries the resolution; output
-leaves in pieces, band by band. Pages are small, except one moderate page for the
-streaming checks.
+leaves in pieces, band by band, while the page is read. Pages are small, except one tall page
+for the streaming checks.
 """
 
 from __future__ import annotations
@@ -218,31 +218,63 @@ def test_dib_bytes_per_line_of_a_4_byte_aligned_row_has_no_padding():
     assert formats.bytes_per_line("dib", 4724, 3) == 4724 * 3
 
 
+TALL_WIDTH, TALL_LINES = 1000, 2400
+"""The streaming page: 2400 rows, so that what libvips holds back (two strips of 128 rows
+while it writes the one before, plus a few bands in the queues: about 350 rows whatever
+its threads' timing) is a small part of it."""
+
+HELD_ROWS = 400
+"""Rows that may be read from the driver but not yet out as file bytes, at most: a sixth of the
+tall page. The bound holds by back-pressure, not by timing: a band goes into the JPEG encoder
+only when libvips has taken an earlier one, and libvips takes rows of its next strip only
+after it has written the strip two before it."""
+
+
 @pytest.fixture(scope="module")
-def moderate_page() -> tuple[PageInfo, bytearray]:
-    info, data = noise_page(1000, 900, "rgb")  # 2.7 MB raw; noise keeps every file large
+def tall_page() -> tuple[PageInfo, bytearray]:
+    info, data = noise_page(TALL_WIDTH, TALL_LINES, "rgb")  # 7.2 MB raw; noise: every row costs alike
     return info, bytearray(data)
 
 
-@pytest.mark.parametrize("fmt", formats.SUPPORTED_FORMATS)
-def test_a_large_page_is_streamed_in_pieces(fmt, moderate_page):
-    info, data = moderate_page
-    file, chunks = encode_to_bytes(fmt, info, data)
-    assert all(type(c) is bytes and c for c in chunks)
-    # libvips holds a few strips of rows (16 x 1000 pixels each here) before its JPEG output comes,
-    # and how much depends on when its thread runs: under load a third of the file can come at once
-    pieces, largest = (4, len(file) / 2) if fmt in JPEG else (8, len(file) / 8)
-    assert len(chunks) >= pieces and max(map(len, chunks)) < largest
-    assert decode(file).size == (1000, 900)
-
-
-@pytest.mark.parametrize("fmt", formats.SUPPORTED_FORMATS)
-def test_a_consumer_that_stops_stops_the_reading_of_bands(fmt, moderate_page):
-    """A client gone after two chunks: the pipeline reads at most a few bands more, never the page."""
-    info, data = moderate_page
+def stream_with_rows_read(fmt: str, info: PageInfo, data, band_rows: int) -> list[tuple[int, bytes]]:
+    """Each chunk ``encode_stream`` yields for ``data`` fed in bands, with the rows the driver
+    had delivered when it came."""
     read: list[int] = []
 
-    async def run() -> int:
+    async def run() -> list[tuple[int, bytes]]:
+        raster = raster_of(info, quality=85, bilevel=False)
+        stream = encode_stream(PageStream(info, bands_of(info, data, band_rows, read)), fmt, raster)
+        return [(min(info.lines, len(read) * band_rows), chunk) async for chunk in stream]
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("fmt", formats.SUPPORTED_FORMATS)
+def test_a_large_page_is_streamed_in_pieces_while_it_is_read(fmt, tall_page):
+    """The file leaves in many pieces while the bands come, and the pipeline never holds back
+    more than :data:`HELD_ROWS` rows: each chunk comes when the rows before it are out."""
+    info, data = tall_page
+    chunks = stream_with_rows_read(fmt, info, data, band_rows=8)
+    file = b"".join(chunk for _, chunk in chunks)
+    assert all(type(c) is bytes and c for _, c in chunks)
+    assert decode(file).size == (TALL_WIDTH, TALL_LINES)
+    bytes_per_row = len(file) / TALL_LINES  # noise: every row takes about the same room in any format
+    out, held = 0, 0.0
+    for rows_read, chunk in chunks:
+        held = max(held, rows_read - out / bytes_per_row)  # rows read whose bytes had not left yet
+        out += len(chunk)
+    assert held < HELD_ROWS
+    assert len(chunks) >= 8 and max(len(c) for _, c in chunks) < len(file) / 4
+
+
+@pytest.mark.parametrize("fmt", formats.SUPPORTED_FORMATS)
+def test_a_consumer_that_stops_stops_the_reading_of_bands(fmt, tall_page):
+    """A client gone after two chunks: not one band is read after it left, and it left long
+    before the page was read (240 bands of 10 rows)."""
+    info, data = tall_page
+    read: list[int] = []
+
+    async def run() -> tuple[int, int]:
         raster = raster_of(info, quality=85, bilevel=False)
         chunks = encode_stream(PageStream(info, bands_of(info, data, 10, read)), fmt, raster)
         taken = 0
@@ -250,13 +282,14 @@ def test_a_consumer_that_stops_stops_the_reading_of_bands(fmt, moderate_page):
             taken += 1
             if taken == 2:
                 break
+        at_stop = len(read)
         await chunks.aclose()
-        return len(read)
+        return at_stop, len(read)
 
-    bands_read = asyncio.run(run())
-    # 90 bands in the page. JPEG needs some to give its first bytes, and how many libvips takes in
-    # before its output thread runs depends on load (up to about half the page on a busy machine)
-    assert bands_read < (90 * 3 / 4 if fmt in JPEG else 90 / 2)
+    at_stop, in_all = asyncio.run(run())
+    assert in_all == at_stop
+    # the second chunk of a JPEG comes by about 720 rows read (see HELD_ROWS), of the others at once
+    assert at_stop < TALL_LINES / 10 / 2
 
 
 def test_bilevel_is_a_threshold_at_128_without_dithering():

@@ -69,10 +69,12 @@ def _quality(raster: Raster) -> int:
 
 
 def _load_pyvips() -> Any:
-    """The pyvips module, or None when it or libvips cannot be loaded."""
+    """The pyvips module, or None when it or libvips cannot be loaded (MemoryError: pyvips in
+    cffi ABI mode makes callbacks at import, which need writable+executable memory, refused under
+    systemd's MemoryDenyWriteExecute)."""
     try:
         import pyvips
-    except (ImportError, OSError):
+    except (ImportError, OSError, MemoryError):
         return None
     pyvips.cache_set_max(0)  # a streamed page is used once: no operation cache holding its rows
     return pyvips

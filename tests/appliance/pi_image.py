@@ -16,7 +16,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from pathlib import Path
 from types import ModuleType
 
 from tests.appliance.paths import REPO
+from tests.prereqs import missing_prerequisite
 
 BUILD_SCRIPT = REPO / "image" / "build.py"
 SECTOR = 512
@@ -270,10 +270,6 @@ class PiVm:
 
 def why_not() -> str | None:
     """Why the image cannot be built and booted here, or None."""
-    import os
-
-    if os.geteuid() != 0:
-        return "needs root (mmdebstrap --mode=root, chroot, mkfs.ext4 -d with file owners)"
     tools = {
         "mmdebstrap": "mmdebstrap",
         "genimage": "genimage",
@@ -286,9 +282,9 @@ def why_not() -> str | None:
         "qemu-system-aarch64": "qemu-system-arm",
         "scanimage": "sane-utils",
     }
-    for tool, package in tools.items():
-        if shutil.which(tool) is None:
-            return f"needs {tool} (apt-get install {package}; scripts/setup installs it)"
+    missing = missing_prerequisite("mmdebstrap --mode=root, chroot, mkfs.ext4 -d with file owners", tools)
+    if missing:
+        return missing
     if not Path("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists():
-        return "needs arm64 binfmt emulation (apt-get install qemu-user-static binfmt-support)"
+        return "needs arm64 binfmt emulation (apt-get install qemu-user-static binfmt-support; ./scripts/setup --test installs them and loads the qemu-aarch64 entry)"
     return None

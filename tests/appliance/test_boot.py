@@ -42,6 +42,7 @@ from tests.airscan import DEVICE, airscan_dir
 from tests.appliance import rootfs
 from tests.appliance.container import Container, ContainerError, booted
 from tests.appliance.paths import REPO, SERVICE
+from tests.prereqs import missing_prerequisite
 from tests.sane_env import write_sane_dir
 
 UNIT = "wsd-scan-server.service"
@@ -61,8 +62,6 @@ sane_options = {{ read_delay = true, read_delay_duration = {SLOW_READ_DELAY_US} 
 
 
 def _why_not() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (debootstrap, systemd-nspawn, nsenter)"
     tools = {
         "debootstrap": "debootstrap",
         "systemd-nspawn": "systemd-container",
@@ -70,9 +69,9 @@ def _why_not() -> str | None:
         "systemctl": "systemd",
         "scanimage": "sane-utils",
     }
-    for tool, package in tools.items():
-        if shutil.which(tool) is None:
-            return f"needs {tool} (apt-get install {package})"
+    missing = missing_prerequisite("debootstrap, systemd-nspawn, nsenter", tools)
+    if missing:
+        return missing
     if not glob.glob("/usr/lib/*/sane/libsane-airscan.so*"):
         return "needs sane-airscan as the client (apt-get install sane-airscan)"
     return None

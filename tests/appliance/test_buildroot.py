@@ -217,7 +217,9 @@ def test_local_package_copies_the_repository_without_tests(
     done = make(buildroot, output, "wsd-scan-server-rsync")
     missing = [line for line in (done.stdout + done.stderr).splitlines() if "You must install" in line]
     if missing:
-        pytest.skip(f"Buildroot's host dependency check: {missing[0].strip()}")
+        pytest.skip(
+            f"Buildroot's host dependency check wants a tool this machine lacks: {missing[0].strip()} (apt-get install it)"
+        )
     assert done.returncode == 0, done.stdout + done.stderr
     (source,) = (output / "build").glob("wsd-scan-server-*")
     for present in (

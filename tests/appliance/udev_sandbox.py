@@ -22,6 +22,8 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.prereqs import missing_prerequisite
+
 USB_DEVICE_MAJOR = 189
 _PROPERTY = re.compile(r"^([A-Za-z0-9_]+)=(.*)$")
 
@@ -86,14 +88,15 @@ class UdevOutcome:
 
 def can_run() -> str | None:
     """Return why :func:`run_udev` cannot run here, or None when it can."""
-    if os.geteuid() != 0:
-        return "udev rule tests need root (a private mount namespace with device nodes)"
-    for tool in ("udevadm", "unshare", "mknod"):
-        if shutil.which(tool) is None:
-            return f"udev rule tests need {tool} (apt-get install udev util-linux coreutils)"
+    missing = missing_prerequisite(
+        "a private mount namespace with device nodes",
+        {"udevadm": "udev", "unshare": "util-linux", "mknod": "coreutils"},
+    )
+    if missing:
+        return missing
     probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"], capture_output=True, text=True)
     if probe.returncode != 0:
-        return f"cannot create a mount namespace here: {probe.stderr.strip()}"
+        return f"udev rule tests need a private mount namespace, which this machine refuses (unshare --mount: {probe.stderr.strip()}); run them on a host or a privileged container"
     return None
 
 

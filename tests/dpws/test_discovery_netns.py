@@ -282,7 +282,10 @@ def test_announce_and_stop_in_process(lab, pair_a, tmp_path):
     assert numbers == sorted(numbers) and len(set(numbers)) == 3  # Hello, Hello, Bye; each sent twice
 
 
-needs_wsdd = pytest.mark.skipif(shutil.which("wsdd") is None, reason="Debian's wsdd is not installed")
+needs_wsdd = pytest.mark.skipif(
+    shutil.which("wsdd") is None,
+    reason="needs Debian's wsdd as a client (apt-get install wsdd; ./scripts/setup --test installs it)",
+)
 
 
 @needs_wsdd

@@ -32,10 +32,11 @@ from firmware.wire import namespaces as ns
 from firmware.wire.xml import find, find_all, parse_with_prefixes, parse_xml, qname, resolve_qname, text_of
 from tests import netns
 from tests.netns import Lab, VethPair, in_netns, netns_argv, run
+from tests.private_daemons import PrivateSystemBus
 from tests.sane_env import sane_environment, write_sane_dir
 from tests.xmlfind import child, text
 
-from .discovery_clients import PrivateSystemBus, airscan_discovery_dir
+from .discovery_clients import airscan_discovery_dir
 from .netlab import Message, Process, UdpClient, http_post, probe
 
 pytestmark = [pytest.mark.netns, pytest.mark.e2e, pytest.mark.service, pytest.mark.sane]
@@ -354,4 +355,7 @@ def test_no_ipv6_xaddrs_while_http_listens_on_ipv4_only(net, pair, service):
     with pytest.raises(ConnectionRefusedError):
         in_netns(net.cli_ns, connect_v6)
     assert probe_match(net, pair, socket.AF_INET6) is None, "no ProbeMatches over IPv6"
-    assert probe_match(net, pair, socket.AF_INET) is not None, "IPv4 is answered"
+    answered = probe_match(net, pair, socket.AF_INET)
+    assert answered is not None, "IPv4 is answered"
+    hosts = [urlsplit(xaddr).hostname for xaddr in (answered.xaddrs or "").split()]
+    assert hosts == [DEVICE_V4], answered.xaddrs

@@ -3,7 +3,7 @@ they discovered, across a veth pair between two network namespaces of our own.
 
 The service (``python -m firmware --host ""``: IPv4 and IPv6; the SANE ``test`` backend, one scanner) runs in
 the device namespace and announces ``_uscan._tcp`` with python-zeroconf. The client namespace has
-a private D-Bus system bus and a private avahi-daemon (:class:`tests.escl_clients.PrivateAvahi`),
+a private D-Bus system bus and a private avahi-daemon (:class:`tests.private_daemons.PrivateAvahi`),
 which is how sane-airscan (eSCL mode, discovery on, no manual device) and sane-backends' ``escl``
 find scanners. ``scanimage -L`` lists the discovered device; ``scanimage -d <it>`` scans a page.
 When the service stops, avahi drops the service at once: the goodbye (TTL 0) was sent, not left to
@@ -21,11 +21,11 @@ import pytest
 from PIL import Image
 
 from tests import netns
-from tests.dpws.discovery_clients import PrivateSystemBus
 from tests.dpws.netlab import Process
 from tests.e2e.test_escl import as_jpeg, close_to, direct_scan
-from tests.escl_clients import PrivateAvahi, airscan_escl_discovery_dir, avahi_missing, sane_escl_discovery_dir
+from tests.escl_clients import airscan_escl_discovery_dir, sane_escl_discovery_dir
 from tests.netns import netns_argv
+from tests.private_daemons import PrivateAvahi, PrivateSystemBus, avahi_missing
 from tests.sane_env import write_sane_dir
 from tests.servers import wait_for
 
@@ -40,7 +40,7 @@ DEVICE_LINE = re.compile(r"device `([^']+)' is a (.*)")
 
 @pytest.fixture(scope="module")
 def net():
-    reason = avahi_missing()
+    reason = avahi_missing("avahi-browse")
     if reason:
         pytest.skip(reason)
     with netns.lab() as lab:

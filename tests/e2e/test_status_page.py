@@ -36,10 +36,12 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 PICTURE = {"test-picture": '"Color pattern"'}
 SLOW = "read_delay = true, read_delay_duration = 50000"  # 50 ms per 64 KiB read: about 0.8 s per 75 dpi page
 
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (./scripts/setup installs it)")
+webdriver = pytest.importorskip(
+    "selenium.webdriver", reason="needs selenium (the test extras: ./scripts/setup --test installs them)"
+)
 if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
     pytest.skip(
-        "Debian's chromium and chromium-driver are not installed (./scripts/setup installs them)",
+        f"needs {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver; ./scripts/setup --test installs them)",
         allow_module_level=True,
     )
 

@@ -15,7 +15,10 @@ from PIL import Image
 from firmware.escl.pdf import PdfWriter
 from firmware.imaging import Raster
 
-needs_poppler = pytest.mark.skipif(shutil.which("pdfinfo") is None, reason="poppler-utils (pdfinfo) not installed")
+needs_poppler = pytest.mark.skipif(
+    shutil.which("pdfinfo") is None,
+    reason="needs pdfinfo to read the PDFs (apt-get install poppler-utils; ./scripts/setup --test installs it)",
+)
 
 
 def jpeg(width: int, height: int, mode: str = "RGB", color=(200, 30, 30)) -> bytes:

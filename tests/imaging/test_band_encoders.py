@@ -197,22 +197,25 @@ def test_a_write_error_propagates_and_stops_the_encoder(fmt):
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_bytes_leave_before_the_page_ends(fmt):
-    width, height = 1200, 1600
+    """30 % of the file has left once half the page is fed, without waiting. JPEG: libvips holds
+    back at most about 500 rows fed in 32-row bands whatever its threads' timing (two 128-row
+    strips, the bands queued for it, libjpeg's output buffer), a sixth of this page."""
+    if fmt in ("jfif", "exif") and not HAVE_VIPS:
+        pytest.skip(
+            "pyvips/libvips cannot be loaded (pip install pyvips and apt-get install libvips42, as ./scripts/setup "
+            "does); the Pillow fallback encodes JPEG at close"
+        )
+    width, height = 1200, 3200
     band = scene(width, 32).tobytes()
     pieces = []
     enc = new_encoder(fmt, Raster(width, height, 3, 300), pieces.append)
-    written_at_half = None
-    for i in range(height // 32):
+    for _ in range(height // 32 // 2):
         enc.feed(band)
-        time.sleep(0.001)
-        if i == height // 64:
-            time.sleep(0.05)  # the device pauses: PNG's sync flush lets what zlib holds out
-            written_at_half = sum(map(len, pieces))
+    written_at_half = sum(map(len, pieces))
+    for _ in range(height // 32 // 2):
+        enc.feed(band)
     enc.close()
-    total = sum(map(len, pieces))
-    if fmt == "jfif" and not HAVE_VIPS:
-        pytest.skip("without libvips JPEG is encoded at close")
-    assert written_at_half is not None and written_at_half > total * 0.3
+    assert written_at_half > sum(map(len, pieces)) * 0.3
 
 
 def a4_bands(band_rows: int = 16):
