@@ -273,26 +273,36 @@ def _pyvips_api_mode() -> bool:
     return bool(pyvips.API_mode)
 
 
+def _unit_denies_write_execute() -> bool:
+    """Whether the service unit sets MemoryDenyWriteExecute=yes (its last setting wins)."""
+    values = unit_settings(SERVICE).get("MemoryDenyWriteExecute", ["no"])
+    return values[-1].lower() in ("yes", "true", "1", "on")
+
+
 @pytest.mark.sane
 def test_python_stack_runs_under_memory_deny_write_execute(mdwe_probe: list[str]) -> None:
-    """MemoryDenyWriteExecute=yes does not break what the service runs.
+    """The service's stack runs under memory that is never writable and executable at once.
 
     Linux's PR_SET_MDWE (6.3+) refuses writable+executable mappings and making
-    memory executable later, as the unit's seccomp filter does.  Under it, a
-    ctypes callback, a scan from libsane's test backend, Pillow's encoders, the
-    service's JPEG encoder, libusb and spawn/forkserver worker pools must all work.
+    memory executable later, as systemd's MemoryDenyWriteExecute does with seccomp.
+    Under it, a ctypes callback, a scan from libsane's test backend, Pillow's
+    encoders, a JPEG encoder, libusb and spawn/forkserver worker pools must all work.
     """
     assert mdwe_probe[0] == "OK", mdwe_probe
 
 
 @pytest.mark.sane
-@pytest.mark.xfail(
-    not _pyvips_api_mode(),
-    strict=True,
-    reason="pyvips in ABI mode (installed without libvips' headers) makes cffi callbacks, which need "
-    "writable+executable memory: under MemoryDenyWriteExecute its import fails and JPEG falls back to "
-    "Pillow, which holds the page",
-)
-def test_jpeg_streams_through_libvips_under_memory_deny_write_execute(mdwe_probe: list[str]) -> None:
-    """Under the unit's MemoryDenyWriteExecute the JPEG encoder is still libvips' streamed one."""
-    assert mdwe_probe[1:] == ["VipsJpegEncoder"], mdwe_probe
+def test_unit_denies_write_execute_exactly_when_jpeg_still_streams_under_it(mdwe_probe: list[str]) -> None:
+    """MemoryDenyWriteExecute=yes is in the unit if, and only if, libvips' streamed JPEG encoder works
+    under it here.
+
+    pyvips installed without libvips' headers (cffi ABI mode, as pip and the Pi image install it)
+    makes cffi callbacks, which need writable+executable memory: under the restriction its import
+    fails and JPEG falls back to Pillow, which holds the whole page (issue 11). The unit then must
+    not set it; once pyvips runs under it (API mode), the hardening must come back.
+    """
+    streams = mdwe_probe[1:] == ["VipsJpegEncoder"]
+    assert _unit_denies_write_execute() == streams, (
+        f"unit MemoryDenyWriteExecute={_unit_denies_write_execute()}, JPEG encoder under PR_SET_MDWE: "
+        f"{mdwe_probe[1:]} (pyvips API mode: {_pyvips_api_mode()})"
+    )
