@@ -183,6 +183,7 @@ class _SinkHandler(tornado.web.RequestHandler):
 
     async def post(self, name: str) -> None:
         behaviour = self.sink.next_behaviour(name)
+        self.sink.note_arrival(name)
         if behaviour == "hang":
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.sink.release.wait(), 10)
@@ -209,6 +210,8 @@ class EventSink:
         self.port = free_port()
         self.behaviour: dict[str, int | str | list] = {}
         self.received: list[Received] = []
+        self.arrivals: list[str] = []
+        """Endpoint names in the order their POSTs began (before a hung one is answered)."""
         self._lock = threading.Lock()
         self._thread = LoopThread()
 
@@ -234,6 +237,11 @@ class EventSink:
         """The URL of sink endpoint ``name`` on ``address`` (default: the first)."""
         return f"http://{address or self.addresses[0]}:{self.port}/{name}"
 
+    def note_arrival(self, name: str) -> None:
+        """A POST to endpoint ``name`` began (it may hang before it is recorded)."""
+        with self._lock:
+            self.arrivals.append(name)
+
     def record(self, received: Received) -> None:
         with self._lock:
             self.received.append(received)
@@ -247,6 +255,10 @@ class EventSink:
             for r in items
             if (identifier is None or r.identifier == identifier) and (not delivered_only or 200 <= r.status < 300)
         ]
+
+    def release_hung(self) -> None:
+        """Let every hung POST be answered (202) now."""
+        self._thread.call(self.release.set)
 
     def close(self) -> None:
         async def stop():
