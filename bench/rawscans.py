@@ -14,6 +14,7 @@ airsaned's), and with the server's CPU, memory peak and idle RSS as in :mod:`ben
 
 from __future__ import annotations
 
+import http.client
 import time
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def raw_wsd_scan(service, page: Page, fmt: str) -> Scan:
             started = clock()
             job = rawclient.create_scan_job(service.url, rawclient.ticket(fmt, page.dpi, page.width_mm, page.height_mm))
             transfer = rawclient.retrieve_image(service.url, job)
-    except (TransferError, OSError) as exc:
+    except (TransferError, OSError, http.client.HTTPException) as exc:
         raise BenchError(f"raw WS-Scan {fmt}: {exc}\n" + "\n".join(service.log[logged:][-40:])) from None
     idle = settle(pid, wait_completed(service, logged))
     service_cpu = tree_cpu_seconds(pid) - before_cpu
@@ -88,7 +89,7 @@ def raw_escl_scan(pid: int, root: str, page: Page, fmt: str, service=None, airsa
         with RssSampler(pid) as sampler:
             started = clock()
             transfer = escl_client.scan(root, MIME[fmt], page.dpi, page.width_mm, page.height_mm)
-    except (TransferError, OSError) as exc:
+    except (TransferError, OSError, http.client.HTTPException) as exc:
         raise BenchError(f"raw eSCL {fmt} at {root}: {exc}") from None
     if service is not None:
         idle = settle(pid, wait_completed(service, logged))

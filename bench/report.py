@@ -55,9 +55,6 @@ IDLE_GOAL = 8 * MIB
 CPU_GOAL = 1.2
 """JPEG server CPU, the service / AirSane at equal quality, at most."""
 
-DIRECT_FORMAT = {"png": "png", "jfif": "jpeg"}
-"""A raw client's WS-Scan format -> the scanimage format of its direct reference."""
-
 
 @dataclass
 class Case:
@@ -104,10 +101,6 @@ def _goal(value: float, limit: float, bound: bool, digits: int = 2, scale: float
 
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
-
-
-def _find(cases: list[Case], mode: str, page: Page, fmt: str) -> Case | None:
-    return next((c for c in cases if (c.mode, c.page, c.fmt) == (mode, page, fmt)), None)
 
 
 def format_tables(cases: list[Case]) -> str:
@@ -198,8 +191,7 @@ def _raw_table(cases: list[Case]) -> list[str]:
     rows = []
     for c in (c for c in cases if "raw" in c.scans):
         bound = c.mode == "device-bound"
-        reference = _find(cases, c.mode, c.page, DIRECT_FORMAT.get(c.fmt, ""))
-        direct = reference.median("direct", "wall") if reference else math.nan
+        direct = c.median("direct", "wall")
         ratio = c.median("raw", "wall") / direct
         after_row = c.median("raw", "client_after_row")
         worst, idle = c.max("raw", "memory_growth"), c.max("raw", "idle_growth")
@@ -304,9 +296,8 @@ def goals(cases: list[Case]) -> str:
     bound = [c for c in cases if c.mode == "device-bound"]
     ratio = [c.median("wsd", "wall") / c.median("direct", "wall") for c in bound if "wsd" in c.scans]
     raw_ratio = []
-    for c in (c for c in bound if "raw" in c.scans and c.fmt in DIRECT_FORMAT):
-        reference = _find(cases, c.mode, c.page, DIRECT_FORMAT[c.fmt])
-        raw_ratio.append(c.median("raw", "wall") / reference.median("direct", "wall") if reference else math.nan)
+    for c in (c for c in bound if "raw" in c.scans and "direct" in c.scans):
+        raw_ratio.append(c.median("raw", "wall") / c.median("direct", "wall"))
     airsane = [c.median("wsd", "wall") / c.median("airsane", "wall") for c in bound if "airsane" in c.scans]
     first = {f: [c.median("raw", "client_after_row") for c in bound if c.fmt == f] for f in ("png", "jfif")}
     logged = {f: [c.median("raw", "log_after_row") for c in bound if c.fmt == f] for f in ("png", "jfif")}

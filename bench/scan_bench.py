@@ -61,8 +61,15 @@ from tests.servers import running_service  # noqa: E402
 DEVICE_BOUND_SETTINGS = {"read-delay": True, "read-delay-duration": 20000}
 """test.conf settings of the device-bound mode: 20000 us (20 ms) per buffer the backend delivers."""
 
-PICTURE = {"test-picture": '"Color pattern"', "number_of_devices": 1, "geometry_max": "297.0"}
-"""test.conf settings of both modes: one device (test:0), the colour pattern, a 297 x 297 mm bed."""
+PICTURE = {"test-picture": '"Color pattern"', "number_of_devices": 1}
+"""test.conf settings of both modes: one device (test:0, so the service runs one worker), the colour pattern."""
+
+SQUARE_MM = 200
+"""The 200 x 200 mm pages' bed (the test backend's default): sane-airscan asks a WS-Scan server for
+the whole bed and crops itself, so its pages must be the whole bed."""
+
+A4_BED_MM = 297
+"""The A4 page's bed (test.conf ``geometry_max``; the backend's bed is square): 297 x 297 mm."""
 
 JPEG_QUALITY = 90
 """AirSane's JPEG quality (fixed in its source); every service of the bench is configured with it."""
@@ -112,25 +119,33 @@ def run_mode(mode: str, pages: list[Page], raw_page: Page | None, rounds: int, w
     (an executable, or None). ``progress(str)`` gets one line per case and round. Returns the
     cases. Raises :class:`BenchError` (:class:`bench.airsane.AirSaneError` when AirSane fails)."""
     settings = dict(PICTURE, **(DEVICE_BOUND_SETTINGS if mode == "device-bound" else {}))
-    sane_dir = write_sane_dir(work / mode / "sane", **settings)
-    with contextlib.ExitStack() as stack:
-        airsane = None
-        if options.get("airsaned") is not None:
-            running = airsane_mod.running_airsane(options["airsaned"], sane_dir, work / mode / "airsane")
-            airsane = stack.enter_context(running)
-        cases: list[Case] = []
-        for fmt in ("png", "jpeg"):
-            config = work / mode / f"{fmt}.toml"
-            config.write_text(SERVICE_CONFIG[fmt])
-            state = work / mode / f"state-{fmt}"
-            with running_service(sane_dir, state, "--config", str(config), env=options.get("service_env")) as service:
-                run = _Run(mode, work, sane_dir, service, airsane, progress)
-                run.warm_up(fmt, raw=fmt == "png" and raw_page is not None)
-                for page in pages:
-                    cases.append(run.through_airscan(page, fmt, rounds))
-                if fmt == "png" and raw_page is not None:
-                    cases += run.raw(raw_page, rounds)
-        return cases
+    beds = [(SQUARE_MM, pages, raw_page if raw_page and raw_page.height_mm <= SQUARE_MM else None)]
+    if raw_page is not None and raw_page.height_mm > SQUARE_MM:
+        beds.append((A4_BED_MM, [], raw_page))
+    cases: list[Case] = []
+    for bed, bed_pages, bed_raw in beds:
+        where = work / mode / f"bed-{bed}"
+        sane_dir = write_sane_dir(where / "sane", **settings, geometry_max=f"{bed}.0")
+        with contextlib.ExitStack() as stack:
+            airsane = None
+            if options.get("airsaned") is not None:
+                airsane = stack.enter_context(
+                    airsane_mod.running_airsane(options["airsaned"], sane_dir, where / "airsane")
+                )
+            for fmt in ("png", "jpeg") if bed_pages else ("png",):
+                config = where / f"{fmt}.toml"
+                config.write_text(SERVICE_CONFIG[fmt])
+                env = options.get("service_env")
+                with running_service(sane_dir, where / f"state-{fmt}", "--config", str(config), env=env) as service:
+                    run = _Run(mode, where, sane_dir, service, airsane, progress)
+                    raw = fmt == "png" and bed_raw is not None
+                    run.warm_up(fmt, raw=raw)
+                    for page in bed_pages:
+                        cases.append(run.through_airscan(page, fmt, rounds))
+                    if raw:
+                        assert bed_raw is not None
+                        cases += run.raw(bed_raw, rounds)
+    return cases
 
 
 class _Run:
@@ -139,8 +154,8 @@ class _Run:
     def __init__(self, mode, work, sane_dir, service, airsane, progress) -> None:
         self.mode, self.sane_dir, self.service, self.airsane, self.progress = mode, sane_dir, service, airsane, progress
         self.out = work / "out"
-        self.wsd_client = airscan_dir(work / mode / f"client-{service.port}", service.url)
-        self.airsane_client = work / mode / "client-airsane"
+        self.wsd_client = airscan_dir(work / f"client-{service.port}", service.url)
+        self.airsane_client = work / "client-airsane"
         if airsane:
             airsane_mod.airscan_escl_dir(self.airsane_client, airsane.url)
 
@@ -152,17 +167,19 @@ class _Run:
         if self.airsane:
             airsane_scan(self.airsane, self.airsane_client, self.out, small, fmt)
         if raw:
-            for variant, wsd_format in self.raw_jobs():
+            for variant, wsd_format in self.raw_jobs()[2:]:
                 self.raw_scan(variant, small, wsd_format)
 
     def raw_jobs(self) -> list[tuple[str, str]]:
         """(variant, format) of one round of raw scans."""
-        jobs = [("raw", fmt) for fmt in WSD_FORMATS] + [("escl", "jfif")]
+        jobs = [("direct", "png"), ("direct", "jfif")] + [("raw", fmt) for fmt in WSD_FORMATS] + [("escl", "jfif")]
         return jobs + ([("escl-airsane", "jfif")] if self.airsane else [])
 
     def raw_scan(self, variant: str, page: Page, fmt: str) -> Scan:
         """One raw scan: ``variant`` raw (WS-Scan at the service), escl (the service's eSCL) or
-        escl-airsane."""
+        escl-airsane, or direct (scanimage, the raw scans' reference: png, or jpeg for jfif)."""
+        if variant == "direct":
+            return direct_scan(self.sane_dir, self.out, page, {"jfif": "jpeg"}.get(fmt, fmt))
         if variant == "raw":
             return raw_wsd_scan(self.service, page, fmt)
         if variant == "escl":
@@ -238,9 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.rounds, args.unthrottled_rounds) < 1:
         parser.error("rounds must be at least 1")
     pages = [square(dpi) for dpi in (args.dpi or ([300] if args.quick else [300, 600]))]
-    if not (args.quick or args.no_a4):
-        pages.append(A4)
-    raw_page = None if args.no_raw else (pages[-1] if pages[-1] == A4 else min(pages, key=lambda p: p.dpi))
+    raw_page = None if args.no_raw else min(pages, key=lambda p: p.dpi) if args.quick or args.no_a4 else A4
     rounds = {"unthrottled": 1, "device-bound": 1} if args.quick else {}
     rounds = rounds or {"unthrottled": args.unthrottled_rounds, "device-bound": args.rounds}
     modes = ["device-bound"] if args.device_bound else ["unthrottled"] if args.unthrottled else list(rounds)
