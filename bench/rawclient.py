@@ -26,7 +26,7 @@ import re
 import urllib.parse
 from dataclasses import dataclass, field
 
-from PIL import Image
+from PIL import Image, JpegImagePlugin
 
 from bench.sanelog import clock
 from firmware import model
@@ -42,6 +42,9 @@ READ_SIZE = 1 << 16
 
 WSD_FORMATS = ("png", "jfif", "tiff-single-uncompressed", "dib")
 """WS-Scan FormatValue values the service offers (exif is jfif with other tags)."""
+
+SAMPLING = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
+"""Pillow's ``JpegImagePlugin.get_sampling`` codes -> the usual names."""
 
 _BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
 
@@ -72,6 +75,16 @@ class Transfer:
                 return image.size
         except (OSError, ValueError, SyntaxError):
             return None
+
+    def jpeg_sampling(self) -> str:
+        """A JPEG's chroma subsampling ("4:4:4", "4:2:2", "4:2:0") from its header; "" for other images."""
+        try:
+            with Image.open(io.BytesIO(bytes(self.head))) as image:
+                if not isinstance(image, JpegImagePlugin.JpegImageFile):
+                    return ""
+                return SAMPLING.get(JpegImagePlugin.get_sampling(image), "other")
+        except (OSError, ValueError, SyntaxError):
+            return ""
 
     def take(self, piece: bytes) -> None:
         """Count ``piece`` (image bytes, in order) and keep what :data:`HEAD_BYTES` allows."""

@@ -40,6 +40,7 @@ def _scan(transfer: Transfer, started: float, lines: list[str], page: Page) -> d
         "client_after_row": transfer.first_byte - events.get("first_row", NAN),
         "device_time": events.get("eof", NAN) - events.get("start", NAN),
         "image_bytes": transfer.image_bytes,
+        "sampling": transfer.jpeg_sampling(),
     }
 
 

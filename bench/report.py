@@ -21,7 +21,9 @@ Tables (:func:`format_tables`):
    as the service logged it, service CPU, memory growth (goal <= 16 MiB) and idle growth (goal
    <= 8 MiB);
 4. *JPEG through eSCL at equal quality*: the service's eSCL against AirSane, wall, server CPU
-   and its ratio (goal <= 1.2), first byte after first row, memory growth, image MB.
+   and its ratio (goal <= 1.2), first byte after first row, memory growth, image MB and the
+   JPEG's chroma subsampling (at the same quality factor, libvips leaves chroma whole from
+   quality 90 on, libjpeg's defaults halve it both ways: not the same amount of work).
 
 :func:`goals` sums the device-bound goals up in one table.
 """
@@ -79,6 +81,11 @@ class Case:
         """Largest ``attribute`` over the rounds of ``variant`` (NaN without scans or values)."""
         values = [v for v in (getattr(s, attribute) for s in self.scans.get(variant, ())) if not math.isnan(v)]
         return max(values) if values else math.nan
+
+    def first(self, variant: str, attribute: str) -> str:
+        """``attribute`` of the first scan of ``variant`` as text ("-" without scans)."""
+        scans = self.scans.get(variant)
+        return str(getattr(scans[0], attribute)) if scans else "-"
 
     def raw_mb(self) -> float:
         """MB of the raw 8-bit RGB page, from the first scan that knows the image's size."""
@@ -257,6 +264,7 @@ def _escl_table(cases: list[Case]) -> list[str]:
                 f"{_f(c.median('escl', 'client_after_row'), 3)} / {_f(c.median('escl-airsane', 'client_after_row'), 3)}",
                 f"{_f(c.max('escl', 'memory_growth'), 1, MIB)} / {_f(c.max('escl-airsane', 'memory_growth'), 1, MIB)}",
                 f"{_f(c.median('escl', 'image_mb'), 1)} / {_f(c.median('escl-airsane', 'image_mb'), 1)}",
+                f"{c.first('escl', 'sampling')} / {c.first('escl-airsane', 'sampling')}",
             ]
         )
     if not rows:
@@ -275,6 +283,7 @@ def _escl_table(cases: list[Case]) -> list[str]:
                 "1st row to 1st byte s",
                 "memory growth MiB max",
                 "image MB",
+                "chroma subsampling",
             ],
             rows,
         ),

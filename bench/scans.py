@@ -19,7 +19,8 @@ Per scan (:class:`Scan`; NaN / -1 where a figure does not apply):
   the job ended (the service: its ``job N Completed`` log line, which is what its job history
   records; AirSane: its last answer);
 * ``device_time``: the backend's ``sane_start`` to ``EOF reached``;
-* ``image_bytes``: bytes of the image a raw client received.
+* ``image_bytes``: bytes of the image a raw client received; ``sampling``: its chroma
+  subsampling when it is a JPEG ("4:4:4", "4:2:0", ...).
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ class Scan:
     rss_idle: int = -1
     device_time: float = NAN
     image_bytes: int = -1
+    sampling: str = ""
 
     @property
     def image_mb(self) -> float:
