@@ -53,7 +53,7 @@ from bench import airsane as airsane_mod  # noqa: E402
 from bench.rawclient import WSD_FORMATS  # noqa: E402
 from bench.rawscans import raw_escl_scan, raw_wsd_scan  # noqa: E402
 from bench.report import MIB, Case, format_tables, goals  # noqa: E402
-from bench.scans import BenchError, Page, Scan, airsane_scan, direct_scan, wsd_scan  # noqa: E402
+from bench.scans import BenchError, Page, Scan, ScanHung, airsane_scan, direct_scan, wsd_scan  # noqa: E402
 from tests.airscan import airscan_dir  # noqa: E402
 from tests.sane_env import write_sane_dir  # noqa: E402
 from tests.servers import running_service  # noqa: E402
@@ -82,6 +82,9 @@ SERVICE_CONFIG = {
 raw clients use this service too), jpeg only jfif (so sane-airscan has to take it)."""
 
 A4 = Page("A4 600 dpi", 210, 297, 600)
+
+HANGS: list[str] = []
+"""Scans that hung and were run again (mode, page, format, variant), reported with the tables."""
 
 
 def square(dpi: int) -> Page:
@@ -188,19 +191,33 @@ class _Run:
         assert self.airsane is not None
         return raw_escl_scan(self.airsane.process.pid, self.airsane.url, page, fmt, airsane_log=self.airsane.log)
 
+    def airscan_scan(self, variant: str, page: Page, fmt: str) -> Scan:
+        """One scanimage run: ``variant`` direct, wsd (the service) or airsane, through sane-airscan."""
+        if variant == "direct":
+            return direct_scan(self.sane_dir, self.out, page, fmt)
+        if variant == "wsd":
+            return wsd_scan(self.service, self.wsd_client, self.out, page, fmt)
+        assert self.airsane is not None
+        return airsane_scan(self.airsane, self.airsane_client, self.out, page, fmt)
+
+    def retried(self, scan, variant: str, page: Page, fmt: str) -> Scan:
+        """``scan(variant, page, fmt)``, once more when scanimage hung (rare: the ``test``
+        backend's reader thread); the hang is reported on the progress stream and counted in
+        :data:`HANGS`. Raises :class:`BenchError` when the second try fails too."""
+        try:
+            return scan(variant, page, fmt)
+        except ScanHung as exc:
+            HANGS.append(f"{self.mode} {page.name} {fmt} {variant}")
+            self.progress(f"HUNG, retried once: {exc}")
+            return scan(variant, page, fmt)
+
     def through_airscan(self, page: Page, fmt: str, rounds: int) -> Case:
         """``rounds`` x (direct, through the service[, through AirSane]) with scanimage."""
         case = Case(self.mode, page, fmt)
         variants = ["direct", "wsd"] + (["airsane"] if self.airsane else [])
         for number in range(rounds):
             for variant in _rotated(variants, number):
-                if variant == "direct":
-                    scan = direct_scan(self.sane_dir, self.out, page, fmt)
-                elif variant == "wsd":
-                    scan = wsd_scan(self.service, self.wsd_client, self.out, page, fmt)
-                else:
-                    assert self.airsane is not None
-                    scan = airsane_scan(self.airsane, self.airsane_client, self.out, page, fmt)
+                scan = self.retried(self.airscan_scan, variant, page, fmt)
                 _check_size(page, case.add(variant, scan))
             self.progress(_line(self.mode, case, number, rounds))
         return case
@@ -211,7 +228,7 @@ class _Run:
         cases = {fmt: Case(self.mode, page, fmt) for fmt in WSD_FORMATS}
         for number in range(rounds):
             for variant, fmt in _rotated(self.raw_jobs(), number):
-                scan = self.raw_scan(variant, page, fmt)
+                scan = self.retried(self.raw_scan, variant, page, fmt)
                 _check_size(page, cases[fmt].add(variant, scan))
             for case in cases.values():
                 self.progress(_line(self.mode, case, number, rounds))
@@ -261,10 +278,11 @@ def main(argv: list[str] | None = None) -> int:
     modes = ["device-bound"] if args.device_bound else ["unthrottled"] if args.unthrottled else list(rounds)
     os.environ["SANE_DEBUG_TEST"] = "2"
 
-    def progress(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
     started = time.monotonic()
+
+    def progress(message: str) -> None:
+        print(f"[{time.monotonic() - started:5.0f} s] {message}", file=sys.stderr, flush=True)
+
     cases: list[Case] = []
     try:
         airsaned = airsane_mod.airsaned_binary(args.airsane) if args.airsane else None
@@ -287,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     extra += f"; AirSane {airsaned}" if airsaned else "; AirSane not compared (no --airsane PATH given)"
     counts = ", ".join(f"{mode} {rounds[mode]} round(s)" for mode in modes)
     print(f"{counts}, medians; Color; JPEG quality {JPEG_QUALITY}; goals apply to device-bound{extra}")
+    if HANGS:
+        print(f"{len(HANGS)} scanimage run(s) hung and were run again: {', '.join(HANGS)}")
     print(format_tables(cases))
     print()
     print(goals(cases))

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 import resource
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,8 +55,16 @@ FORMATS = {"png": "png", "jpeg": "jfif"}
 """scanimage --format -> the WS-Scan FormatValue the service must have used for it."""
 
 
+SCAN_TIMEOUT = 60
+"""Seconds a scanimage run may take (the longest scan of the bench takes about 7 s)."""
+
+
 class BenchError(RuntimeError):
     """A scan failed or a server did not do what the case asked; the message says what and shows the logs."""
+
+
+class ScanHung(BenchError):
+    """scanimage did not end within :data:`SCAN_TIMEOUT` seconds (it was killed)."""
 
 
 @dataclass(frozen=True)
@@ -119,12 +128,18 @@ def timed_scanimage(sane_dir: Path, out: Path, *args: str) -> tuple[float, float
     """Run ``scanimage *args -o out`` with ``SANE_CONFIG_DIR=sane_dir``.
 
     Returns (wall seconds, CPU seconds of scanimage, image (width, height) in pixels, its stderr).
-    Raises :class:`BenchError` when scanimage fails.
+    Raises :class:`ScanHung` when it runs longer than :data:`SCAN_TIMEOUT`, :class:`BenchError`
+    when it fails.
     """
     out.unlink(missing_ok=True)
     cpu = _children_cpu()
     start = time.monotonic()
-    result = scanimage(sane_dir, *args, "-o", str(out))
+    try:
+        result = scanimage(sane_dir, *args, "-o", str(out), timeout=SCAN_TIMEOUT)
+    except subprocess.TimeoutExpired as exc:
+        tail = str(exc.stderr or "")[-1500:]
+        message = f"scanimage {' '.join(args)} hung for {SCAN_TIMEOUT} s and was killed; stderr ends: {tail}"
+        raise ScanHung(message) from None
     wall = time.monotonic() - start
     cpu = _children_cpu() - cpu
     if result.returncode != 0:
