@@ -2,30 +2,37 @@
 and the bench's own raw clients, interleaved round by round.
 
     .venv/bin/python bench/scan_bench.py [--rounds N] [--unthrottled-rounds N] [--quick]
-        [--device-bound | --unthrottled] [--dpi N ...] [--no-a4] [--no-raw] [--airsane PATH]
+        [--device-bound | --unthrottled] [--dpi N ...] [--no-a4] [--no-raw] [--no-stamps] [--airsane PATH]
         [--service-env NAME=VALUE ...]
 
-Every scan is Color on the SANE ``test`` backend ("Color pattern", ``geometry_max`` 297 mm so an
-A4 page fits; one project-owned SANE config dir, :mod:`tests.sane_env`, for the direct scans, the
-service and AirSane, so the device is the same). Pages: 200 x 200 mm at 300 and 600 dpi, and A4
-(210 x 297 mm, 4960 x 7015 px, 104.4 MB raw) at 600 dpi.
+Every scan is Color on the SANE ``test`` backend ("Color pattern"; one project-owned SANE config
+dir per bed, :mod:`tests.sane_env`, shared by the direct scans, the service and AirSane, so the
+device is the same). Pages: 200 x 200 mm at 300 and 600 dpi on the backend's default 200 mm bed,
+and A4 (210 x 297 mm, 4960 x 7015 px, 104.4 MB raw) at 600 dpi on a 297 x 297 mm bed
+(``geometry_max``; the service offers no 750 dpi, so no 200 mm page of A4's size exists).
+sane-airscan asks a WS-Scan server for the whole bed and crops the image itself, so it scans
+only the 200 mm pages (on the 297 mm bed it would scan 297 x 297 mm, over the service's
+``max_page_mib`` at 600 dpi); the A4 page is scanned by the raw clients.
 
 Per mode and round, in an order that rotates from round to round:
 
-* *through sane-airscan*, PNG and JPEG, every page: ``scanimage -d test:0`` (direct), the same
-  through sane-airscan talking WS-Scan to ``python -m firmware`` (sane-airscan asks for PNG
+* *through sane-airscan*, PNG and JPEG, the 200 mm pages: ``scanimage -d test:0`` (direct), the
+  same through sane-airscan talking WS-Scan to ``python -m firmware`` (sane-airscan asks for PNG
   whenever offered, so the JPEG cases run a second service offering only ``jfif``), and, with
   ``--airsane``, through sane-airscan talking eSCL to AirSane (:mod:`bench.airsane`);
 * *raw* (unless ``--no-raw``), on the A4 page (the smallest page with ``--quick`` or ``--no-a4``):
-  the raw WS-Scan client (:mod:`bench.rawclient`) in every format the service offers (png, jfif,
-  tiff-single-uncompressed, dib), and the raw eSCL client (:mod:`bench.escl_client`) asking
-  ``image/jpeg`` of the service's eSCL endpoint and of AirSane.
+  direct PNG and JPEG scans (the references), the raw WS-Scan client (:mod:`bench.rawclient`) in
+  every format the service offers (png, jfif, tiff-single-uncompressed, dib), and the raw eSCL
+  client (:mod:`bench.escl_client`) asking ``image/jpeg`` of the service's eSCL endpoint and of
+  AirSane.
 
 Every service runs with ``jpeg_quality = 90``, AirSane's fixed JPEG quality (its
 ``server/scanjob.cpp`` sets 90 on its encoder), so JPEG CPU is compared at equal quality.
 ``SANE_DEBUG_TEST=2`` is set for every process (direct scans, the service's workers, AirSane):
 the backend's wall-clock stamps of ``sane_start``, its reads and EOF give the device's first row
-and device time (:mod:`bench.sanelog`), and every reader pays the same for them.
+and device time (:mod:`bench.sanelog`), and every reader pays the same for them (a line per
+``sane_read``, which the bench's own threads read from the service's log; ``--no-stamps`` leaves
+them out, as runs before them did).
 
 Modes: *unthrottled* (the backend as fast as it can) and *device-bound* (``read-delay`` 20 ms per
 buffer, the pace of a USB scanner; issue 11's goals apply to it only). By default both run,
@@ -253,6 +260,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-a4", action="store_true", help="leave the A4 600 dpi page out")
     parser.add_argument("--no-raw", action="store_true", help="leave the raw WS-Scan and eSCL clients out")
     parser.add_argument(
+        "--no-stamps",
+        action="store_true",
+        help="without SANE_DEBUG_TEST (no device timeline, no first byte after the first row), as runs before it",
+    )
+    parser.add_argument(
         "--service-env", action="append", default=[], metavar="NAME=VALUE", help="extra environment of the service"
     )
     parser.add_argument(
@@ -276,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     rounds = {"unthrottled": 1, "device-bound": 1} if args.quick else {}
     rounds = rounds or {"unthrottled": args.unthrottled_rounds, "device-bound": args.rounds}
     modes = ["device-bound"] if args.device_bound else ["unthrottled"] if args.unthrottled else list(rounds)
-    os.environ["SANE_DEBUG_TEST"] = "2"
+    if not args.no_stamps:
+        os.environ["SANE_DEBUG_TEST"] = "2"
 
     started = time.monotonic()
 
