@@ -66,10 +66,12 @@ def airsaned_binary(path: Path, build_dir: Path | None = None) -> Path:
 
 @dataclass
 class AirSane:
-    """A running airsaned: its process and its eSCL root URL (``http://127.0.0.1:PORT/eSCL``)."""
+    """A running airsaned: its process, its eSCL root URL (``http://127.0.0.1:PORT/eSCL``) and
+    the file its stdout and stderr go to (with ``SANE_DEBUG_TEST`` set, the backend's stamps too)."""
 
     process: subprocess.Popen
     url: str
+    log: Path
 
 
 def airscan_escl_dir(directory: Path, url: str) -> Path:
@@ -157,7 +159,7 @@ def running_airsane(airsaned: Path, sane_dir: Path, work: Path) -> Iterator[AirS
             "airsaned.log",
         )
         _wait(lambda: _serves(url), "airsaned served no scanner", [work / "airsaned.log", work / "avahi.log"])
-        yield AirSane(airsane, url)
+        yield AirSane(airsane, url, work / "airsaned.log")
     finally:
         for process in reversed(processes):
             _stop(process)

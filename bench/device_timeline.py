@@ -17,9 +17,7 @@ which no server can overlap). Loopback only; the bench stops only what it starte
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -30,36 +28,13 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.scan_bench import DEVICE_BOUND_SETTINGS, PICTURE, SERVICE_CONFIG, geometry  # noqa: E402
+from bench.sanelog import clock as _clock  # noqa: E402
+from bench.sanelog import device_events  # noqa: E402
+from bench.scan_bench import DEVICE_BOUND_SETTINGS, PICTURE, SERVICE_CONFIG, square  # noqa: E402
 from tests.airscan import DEVICE as AIRSCAN_DEVICE  # noqa: E402
 from tests.airscan import airscan_dir  # noqa: E402
 from tests.sane_env import write_sane_dir  # noqa: E402
 from tests.servers import running_service  # noqa: E402
-
-_STAMP = re.compile(r"\[(\d\d):(\d\d):(\d\d\.\d+)\] \[test\] (.*)")
-
-
-def _clock() -> float:
-    """Seconds since local midnight (the clock of the backend's debug timestamps)."""
-    now = datetime.datetime.now()
-    return now.hour * 3600 + now.minute * 60 + now.second + now.microsecond / 1e6
-
-
-def device_events(lines: list[str]) -> dict[str, float]:
-    """``start`` (first sane_start) and ``eof`` (EOF reached) in seconds since midnight, from
-    SANE_DEBUG_TEST=2 lines; a key is missing when its line is."""
-    found: dict[str, float] = {}
-    for line in lines:
-        match = _STAMP.search(line)
-        if match is None:
-            continue
-        at = int(match.group(1)) * 3600 + int(match.group(2)) * 60 + float(match.group(3))
-        message = match.group(4)
-        if message.startswith("sane_start:"):
-            found.setdefault("start", at)
-        elif "EOF reached" in message:
-            found["eof"] = at
-    return found
 
 
 def _line(name: str, began: float, ended: float, events: dict[str, float]) -> str:
@@ -87,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         debug = {"SANE_DEBUG_TEST": "2"}
         with running_service(sane, work / "state", "--config", str(config), env=debug) as service:
             client = airscan_dir(work / "client", service.url)
-            scan = geometry(args.dpi, args.format)
+            scan = square(args.dpi).geometry(args.format)
             for _ in range(args.rounds):
                 began = _clock()
                 direct = subprocess.run(

@@ -1,0 +1,85 @@
+"""The scan bench's own parts (bench/): the SANE debug-stamp and service-log parsers, the raw
+WS-Scan client's MIME reading, and both raw clients against the real service.
+
+The parsers are fed lines in the shapes the SANE ``test`` backend (``SANE_DEBUG_TEST=2``) and
+the service write, including two threads' stamps on one line; the clients scan a small page
+from the service on libsane's ``test`` backend and must get the image the ticket asked for.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from bench import escl_client, rawclient, rawscans
+from bench.rawclient import Transfer
+from bench.sanelog import device_events, first_byte_line
+from bench.scans import Page
+from tests.sane_env import write_sane_dir
+from tests.servers import running_service, wait_for
+
+
+def test_device_events_take_the_last_start_and_the_first_read_with_data():
+    lines = [
+        "[07:21:10.000000] [test] sane_start: handle=0x1",  # an earlier scan: forgotten
+        "[07:21:10.500000] [test] sane_read: EOF reached",
+        "[07:21:11.117222] [test] sane_start: handle=0x55e63879e1c0",
+        "[07:21:11.120000] [test] sane_read: read 0 bytes of 32768, total 0",
+        # two threads at once: the stamp before the message owns it
+        "[07:21:11.137600] [test] [07:21:11.137655] [test] sane_read: read 5310 bytes of 32768, total 5310",
+        "INFO firmware.scan.retrieve: job 3: first image byte 0.021 s after RetrieveImage",
+        "[07:21:11.158010] [test] sane_read: EOF reached",
+    ]
+    events = device_events(lines)
+    assert events == pytest.approx({"start": 26471.117222, "first_row": 26471.137655, "eof": 26471.158010})
+
+
+def test_first_byte_line_reads_the_old_and_the_new_form():
+    old = first_byte_line(["x", "INFO job 7: first image byte 0.023 s after RetrieveImage"])
+    assert old is not None and (old.job_id, old.after_request, old.after_first_row) == (7, 0.023, None)
+    lines = [
+        "INFO job 8: first image byte 0.130 s after RetrieveImage, 0.095 s after the side's first row",
+        "INFO job 9: first image byte 0.020 s after RetrieveImage, 0.004 s after the side's first row",
+    ]
+    new = first_byte_line(lines, job_id=9)
+    assert new is not None and (new.job_id, new.after_request, new.after_first_row) == (9, 0.020, 0.004)
+    assert first_byte_line(lines, job_id=10) is None
+
+
+def test_image_start_waits_for_the_image_part_headers():
+    delimiter = b"--b1"
+    body = b"--b1\r\nContent-Type: application/xop+xml\r\n\r\n<soap/>\r\n--b1\r\nContent-ID: <image>\r\n\r\nPNG"
+    cut = body.index(b"PNG")
+    assert rawclient._image_start(body[: cut - 2], delimiter) is None  # headers not ended yet
+    assert rawclient._image_start(body, delimiter) == cut
+
+
+def test_jpeg_sampling_is_read_from_the_header():
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), "red").save(out, "JPEG", quality=90, subsampling=2)
+    assert Transfer(head=bytearray(out.getvalue())).jpeg_sampling() == "4:2:0"
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), "red").save(out, "PNG")
+    assert Transfer(head=bytearray(out.getvalue())).jpeg_sampling() == ""
+
+
+@pytest.mark.sane
+@pytest.mark.service
+def test_both_raw_clients_get_the_page_they_asked_for(tmp_path, monkeypatch):
+    monkeypatch.setenv("SANE_DEBUG_TEST", "2")  # the service's worker logs the backend's stamps
+    sane = write_sane_dir(tmp_path / "sane", number_of_devices=1, **{"test-picture": '"Color pattern"'})
+    page = Page("small", 50, 40, 75)  # 147 x 118 px (SANE rounds 147.6 down)
+    with running_service(sane, tmp_path / "state") as service:
+        for fmt in ("png", "dib"):
+            scan = rawscans.raw_wsd_scan(service, page, fmt)
+            assert scan.size == (147, 118)
+            assert 0 <= scan.client_after_row < scan.wall  # the device's stamps were found and come first
+            assert scan.image_bytes > 1000 and scan.first_byte >= 0
+        root = f"http://127.0.0.1:{service.port}/eSCL"
+        transfer = escl_client.scan(root, "image/jpeg", page.dpi, page.width_mm, page.height_mm)
+        assert transfer.size() in ((147, 118), (148, 118)) and transfer.jpeg_sampling()
+        assert transfer.request <= transfer.first_byte <= transfer.last_byte
+        # the 404 after the page ended the eSCL job as it ends the WS-Scan ones
+        wait_for(lambda: sum(" Completed " in line for line in service.log) == 3)
