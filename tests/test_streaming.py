@@ -248,7 +248,7 @@ def test_a_throttled_page_streams_with_flat_memory(tmp_path, fmt):
         assert history[0].job_state == "Completed"
         # After the job, freed memory goes back (malloc_trim): the idle service is near where it was.
         wait_for(lambda: client.scanner_status().state == "Idle")
-        wait_for(lambda: rss(pid) - before < page_bytes / 4, timeout=10)  # jfif: libvips keeps about 2 MiB
+        wait_for(lambda: rss(pid) - before < page_bytes / 4, timeout=10)
 
 
 def test_a_page_of_unknown_height_streams(tmp_path):
