@@ -141,6 +141,22 @@ def test_jpeg_decodes_to_the_pixels_of_a_direct_pillow_encode(fmt, height_known,
     assert restarts == [0xD0 + k % 8 for k in range(math.ceil(203 / STRIP_ROWS) - 1)]
 
 
+def test_png_image_data_leaves_with_the_first_band():
+    """Not only the header: the first band's compressed rows go out in an IDAT chunk at once,
+    though zlib would hold so little input (a blank band) until more came."""
+    width = 4724
+    pieces: list[bytes] = []
+    enc = PngEncoder(Raster(width, 4724, 3, 600), pieces.append)
+    header = sum(map(len, pieces))
+    enc.feed(b"\xff" * (width * 3 * 9))
+    written = b"".join(pieces)
+    assert len(written) > header and written[header + 4 : header + 8] == b"IDAT"
+    enc.abort()
+    whole = Image.new("RGB", (40, 30), "white")
+    blob, _ = encode("png", Raster(40, 30, 3, 300), whole.tobytes())
+    assert decoded(blob, "rgb").tobytes() == whole.tobytes()
+
+
 def test_jpeg_gray_pages_decode_to_the_pixels_of_a_direct_pillow_encode():
     gray = scene(75, 41).convert("L")
     blob, _ = encode("jfif", Raster(75, 41, 1, 200), gray.tobytes())
