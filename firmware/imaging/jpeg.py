@@ -96,6 +96,24 @@ def split_jpeg(blob: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
             return segments, blob[position:-2]
 
 
+_writable_ok: bool | None = None
+
+
+def _readable(rows: bytes | bytearray | memoryview) -> bytes | bytearray | memoryview:
+    """``rows`` as Pillow's decoder takes them: Pillow 9 (Debian 12) reads only read-only buffers,
+    so a writable one is copied there; Pillow 10 on reads any buffer in place."""
+    global _writable_ok
+    if isinstance(rows, bytes) or (isinstance(rows, memoryview) and rows.readonly):
+        return rows
+    if _writable_ok is None:
+        try:
+            Image.new("L", (1, 1), None).frombytes(bytearray(1))
+            _writable_ok = True
+        except TypeError:
+            _writable_ok = False
+    return rows if _writable_ok else bytes(rows)
+
+
 def new_jpeg_encoder(raster: Raster, write: Callable[[bytes], None], *, exif: bool) -> BandEncoder:
     """A jfif (``exif`` False) or exif JPEG encoder for ``raster``.
     Raises ``ValueError`` beyond :data:`JPEG_MAX_SIDE` pixels a side."""
@@ -166,7 +184,7 @@ class JpegEncoder(BandEncoder):
             image = Image.new(self._mode, (self.raster.width, count), None)  # None: not cleared first
             if count == STRIP_ROWS:
                 self._image = image  # reused for every whole strip: no allocation per strip
-        image.frombytes(rows)
+        image.frombytes(_readable(rows))
         out = io.BytesIO()
         try:
             image.save(out, "JPEG", quality=self._quality, subsampling=self._subsampling)

@@ -139,6 +139,15 @@ def test_jpeg_decodes_to_the_pixels_of_a_direct_pillow_encode(fmt, height_known,
     assert (0xDD, struct.pack(">H", mcus_per_strip)) in segments
     restarts = [data[i + 1] for i in range(len(data) - 1) if data[i] == 0xFF and 0xD0 <= data[i + 1] <= 0xD7]
     assert restarts == [0xD0 + k % 8 for k in range(math.ceil(203 / STRIP_ROWS) - 1)]
+    # byte for byte libjpeg's own encode of the whole page with that restart interval (Pillow >= 10
+    # takes restart_marker_blocks; an older one ignores it and writes no DRI: nothing to compare)
+    whole = io.BytesIO()
+    image.save(
+        whole, "JPEG", quality=quality, subsampling=2 if quality < 90 else 0, restart_marker_blocks=mcus_per_strip
+    )
+    whole_segments, whole_data = split_jpeg(whole.getvalue())
+    if any(marker == 0xDD for marker, _ in whole_segments):
+        assert data == whole_data
 
 
 def test_png_image_data_leaves_with_the_first_band():
