@@ -22,8 +22,8 @@ Tables (:func:`format_tables`):
    <= 8 MiB);
 4. *JPEG through eSCL at equal quality*: the service's eSCL against AirSane, wall, server CPU
    and its ratio (goal <= 1.2), first byte after first row, memory growth, image MB and the
-   JPEG's chroma subsampling (at the same quality factor, libvips leaves chroma whole from
-   quality 90 on, libjpeg's defaults halve it both ways: not the same amount of work).
+   JPEG's chroma subsampling (the same work only when both halve chroma both ways, libjpeg's
+   default: the service does at every quality).
 
 :func:`goals` sums the device-bound goals up in one table.
 """

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -18,7 +19,7 @@ from drivers.base import Condition, ScannerError
 
 from ..imaging import Raster
 from ..jobs.runs import JobRun, JobRuns
-from ..scan.imagestream import encode_stream, raster_of
+from ..scan.imagestream import encode_stream, log_first_byte, raster_of
 from ..scan.ticket import ResolvedTicket
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,11 @@ async def next_side(
     the job ended: look at ``run.job``).
 
     Raises :class:`~drivers.base.ScannerError` when the device failed (the job has then ended
-    through :meth:`JobRuns.fail`, its condition on the scanner status).
+    through :meth:`JobRuns.fail`, its condition on the scanner status). The side's first
+    chunk is logged as RetrieveImage's is (:func:`~firmware.scan.imagestream.log_first_byte`,
+    seconds after NextDocument and after the side's first row).
     """
+    requested = time.monotonic()
     job = run.job
     if job.ended:
         return None
@@ -86,9 +90,13 @@ async def next_side(
     async def chunks() -> AsyncIterator[bytes]:
         done = False
         try:
+            first = True
             async for chunk in encode_stream(page, fmt, raster, executor):
                 if job.ended:
                     raise TransferEnded(f"job {job.job_id} is {job.state}")
+                if first:
+                    first = False
+                    log_first_byte(job.job_id, "NextDocument", requested, page)
                 yield chunk
             done = True
         except TransferEnded:

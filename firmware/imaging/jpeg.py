@@ -1,37 +1,37 @@
-"""JPEG (jfif, exif) written band by band with libvips in sequential mode.
+"""JPEG (jfif, exif) written strip by strip: each 16 rows are encoded as they come.
 
 REFERENCE.md §4.7: ``jfif`` is a JPEG with a JFIF APP0 segment, ``exif`` one
 that also carries an Exif APP1 (XResolution, YResolution, ResolutionUnit
-inch, as Pillow writes them); both carry the scan
-resolution as JFIF density in dots per inch.
+inch, as Pillow writes them); both carry the scan resolution as JFIF density
+in dots per inch.
 
-libvips (through pyvips) encodes with libjpeg while the rows come: the page
-enters as a binary PPM/PGM stream (header, then the rows as fed) through a
-``pyvips.SourceCustom`` read in sequential mode, so libvips holds a few strips
-of rows, never the page. libvips pulls its input, so it runs in a helper
-thread; :meth:`feed` hands it the rows through a queue of a few bands and
-passes on to ``write``, in the caller's thread, whatever JPEG bytes came out
-meanwhile.
+How a page streams (ITU-T T.81, baseline sequential, Huffman): the rows are cut
+into strips of :data:`STRIP_ROWS` rows, a whole number of MCU rows whatever the
+chroma sampling. Pillow (libjpeg) encodes each strip as a small JPEG of its own
+at the page's quality; the page's file takes the first strip's tables (DQT, DHT,
+every strip has the same), a frame header (SOF0) with the page's height, a
+restart interval (DRI) of one strip's MCUs, and then each strip's entropy-coded
+data, a restart marker RSTn between two strips. A restart resets the DC
+predictors and byte-aligns the data exactly as libjpeg's own ending of a strip
+does, so the file is the one libjpeg writes for the whole page with that restart
+interval, and decodes to the same pixels as a direct encode of the page (colour
+4:2:0 at every quality, libjpeg's default, as ``scanimage --format=jpeg`` and
+AirSane write it; gray pages are one-component JPEGs). What it costs: two bytes of marker and at most one byte of
+padding per strip. What it gives: the first entropy-coded bytes leave once
+the first 16 rows are in, whatever the content (a blank page compresses to a
+few bytes a row, which libjpeg's output buffers held back for hundreds of rows),
+with no encoder thread, and the memory of one strip.
 
-A JPEG's frame header (SOF) carries the height before the first scan line, so
-a page of unknown height is kept in memory (raw) and encoded at :meth:`close`.
-Without libvips (pyvips not installed, or libvips missing) :func:`new_jpeg_encoder`
-falls back to :class:`PillowJpegEncoder`, which keeps the page and encodes it
-with Pillow at :meth:`close`: it works (the same files), but holds the raw page
-and Pillow's copy of it, and its first byte leaves only when the page ends. pyvips
-is a dependency of the project (pyproject.toml, Debian libvips42, Buildroot
-python-pyvips); the fallback is for an installation that lacks it, and is logged.
+A JPEG's frame header carries the height before the first scan line, so for a
+page of unknown height the encoded strips (not the raw rows) are kept and the
+file is written at :meth:`close`.
 """
 
 from __future__ import annotations
 
 import io
-import logging
-import queue
 import struct
-import threading
 from collections.abc import Callable
-from typing import Any
 
 from PIL import Image
 
@@ -40,14 +40,10 @@ from firmware.imaging.base import BandEncoder, Raster
 JPEG_MAX_SIDE = 65500
 """The largest width or height libjpeg writes, in pixels."""
 
-INPUT_BANDS = 4
-"""Bands waiting for libvips at most; :meth:`BandEncoder.feed` blocks beyond them."""
+STRIP_ROWS = 16
+"""Rows of one independently encoded strip: one MCU row at 4:2:0 (colour), two in gray."""
 
-_EOF = None
-
-_WARNED = False
-
-log = logging.getLogger(__name__)
+_SOI, _EOI, _SOF0, _DHT, _DQT, _DRI, _SOS, _RST0 = 0xD8, 0xD9, 0xC0, 0xC4, 0xDB, 0xDD, 0xDA, 0xD0
 
 
 def _exif_block(dpi: int) -> bytes:
@@ -68,225 +64,158 @@ def _quality(raster: Raster) -> int:
     return min(100, max(1, int(raster.quality)))
 
 
-def _load_pyvips() -> Any:
-    """The pyvips module, or None when it or libvips cannot be loaded (MemoryError: pyvips in
-    cffi ABI mode makes callbacks at import, which need writable+executable memory, refused under
-    systemd's MemoryDenyWriteExecute)."""
-    try:
-        import pyvips
-    except (ImportError, OSError, MemoryError):
-        return None
-    pyvips.cache_set_max(0)  # a streamed page is used once: no operation cache holding its rows
-    return pyvips
-
-
-def new_jpeg_encoder(raster: Raster, write: Callable[[bytes], None], *, exif: bool) -> BandEncoder:
-    """A jfif (``exif`` False) or exif JPEG encoder for ``raster``: libvips when it can be
-    loaded, else Pillow. Raises ``ValueError`` beyond :data:`JPEG_MAX_SIDE` pixels a side."""
-    _check(raster)
-    pyvips = _load_pyvips()
-    if pyvips is None:
-        global _WARNED
-        if not _WARNED:
-            _WARNED = True
-            log.warning("pyvips/libvips not available: JPEG pages are held whole and encoded with Pillow")
-        return PillowJpegEncoder(raster, write, exif=exif)
-    return VipsJpegEncoder(raster, write, exif=exif, pyvips_module=pyvips)
-
-
-class VipsJpegEncoder(BandEncoder):
-    """JPEG through libvips, streamed (see the module docstring and
-    :class:`~firmware.imaging.base.BandEncoder`). ``feed``/``close`` raise ``OSError``
-    when libvips fails. ``bilevel`` pages are written 8-bit gray (JPEG has no 1 bit)."""
-
-    def __init__(
-        self, raster: Raster, write: Callable[[bytes], None], *, exif: bool, pyvips_module: Any = None
-    ) -> None:
-        super().__init__(raster, write)
-        _check(raster)
-        self._pyvips = pyvips_module or _load_pyvips()
-        if self._pyvips is None:
-            raise OSError("pyvips/libvips are not available")
-        self._head = _Head(raster.dpi, exif)
-        self._input: queue.Queue[bytes | None] = queue.Queue(INPUT_BANDS)
-        self._output: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._unread = memoryview(b"")
-        self._aborted = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._held: bytearray | None = None
-        if raster.height is None:
-            self._held = bytearray()
-        else:
-            self._start(raster.height)
-
-    # -- caller's side ---------------------------------------------------------
-
-    def _start(self, height: int) -> None:
-        magic = b"P6" if self.raster.channels == 3 else b"P5"
-        self._input.put(magic + f"\n{self.raster.width} {height}\n255\n".encode())
-        self._thread = threading.Thread(target=self._run, name="jpeg encoder", daemon=True)
-        self._thread.start()
-
-    def _feed(self, rows: memoryview, count: int) -> None:
-        if self._held is not None:
-            self._held += rows
-            return
-        try:
-            self._input.put(bytes(rows))
-            self._drain(block=False)
-        except BaseException:
-            self._abort()
-            raise
-
-    def _finish(self) -> None:
-        if self._held is not None:
-            held, self._held = self._held, None
-            self._start(self.rows)
-            view = memoryview(held)
-            step = max(1, (1 << 20) // self.raster.row_bytes) * self.raster.row_bytes
-            try:
-                for start in range(0, len(view), step):
-                    self._input.put(bytes(view[start : start + step]))
-                    self._drain(block=False)
-            except BaseException:
-                self._abort()
-                raise
-        try:
-            self._input.put(_EOF)
-            self._drain(block=True)
-        except BaseException:
-            self._abort()
-            raise
-
-    def _drain(self, block: bool) -> None:
-        """Write the JPEG bytes produced so far; with ``block``, until the encoder thread ends."""
-        while True:
-            try:
-                item = self._output.get(block=block)
-            except queue.Empty:
-                return
-            if item is _EOF:
-                return
-            if isinstance(item, BaseException):
-                raise OSError(f"libvips JPEG encoding failed: {item}") from item
-            self._head.feed(item, self._emit)
-
-    def _abort(self) -> None:
-        """Stop the encoder thread (the caller failed or gave up): it sees the end of its input."""
-        self._held = None
-        self._aborted.set()
-        while True:
-            try:
-                self._input.get_nowait()
-            except queue.Empty:
-                break
-        try:
-            self._input.put_nowait(_EOF)
-        except queue.Full:
-            pass
-
-    # -- encoder thread -----------------------------------------------------------
-
-    def _read(self, size: int) -> bytes:
-        """SourceCustom's read: up to ``size`` bytes of the PPM stream; b"" at its end."""
-        if not self._unread:
-            if self._aborted.is_set():
-                return b""
-            item = self._input.get()
-            if item is _EOF:
-                return b""
-            self._unread = memoryview(item)
-        piece, self._unread = self._unread[:size], self._unread[size:]
-        return bytes(piece)
-
-    def _written(self, data: Any) -> int:
-        self._output.put(bytes(data))
-        return len(data)
-
-    def _run(self) -> None:
-        pyvips = self._pyvips
-        try:
-            source = pyvips.SourceCustom()
-            source.on_read(self._read)
-            image = pyvips.Image.new_from_source(source, "", access="sequential")
-            per_mm = self.raster.dpi / 25.4
-            image = image.copy(xres=per_mm, yres=per_mm)
-            target = pyvips.TargetCustom()
-            target.on_write(self._written)
-            # no metadata from libvips: the JFIF APP0 and Exif APP1 are ours (see _Head)
-            image.write_to_target(target, ".jpg", Q=_quality(self.raster), strip=True)
-        except Exception as exc:  # noqa: BLE001 - handed to the caller's thread
-            self._output.put(exc)
-        finally:
-            self._output.put(_EOF)
+def _segment(marker: int, payload: bytes) -> bytes:
+    return bytes((0xFF, marker)) + struct.pack(">H", len(payload) + 2) + payload
 
 
 def jfif_app0(dpi: int) -> bytes:
     """A JFIF 1.01 APP0 segment with the density ``dpi`` dots per inch (clamped to 65535), no thumbnail."""
     density = min(dpi, 0xFFFF)
-    return b"\xff\xe0" + struct.pack(">H5sBBBHHBB", 16, b"JFIF", 1, 1, 1, density, density, 0, 0)
+    return _segment(0xE0, struct.pack(">5sBBBHHBB", b"JFIF", 1, 1, 1, density, density, 0, 0))
 
 
-class _Head:
-    """Rewrites the start of libvips' JPEG stream: SOI, then our JFIF APP0 (and the Exif APP1
-    for exif) in place of what libvips wrote before its first other segment, as Pillow lays
-    them out; the rest passes through unchanged."""
-
-    def __init__(self, dpi: int, exif: bool) -> None:
-        self._segments = jfif_app0(dpi)
-        if exif:
-            block = _exif_block(dpi)
-            self._segments += b"\xff\xe1" + struct.pack(">H", len(block) + 2) + block
-        self._buffer: bytearray | None = bytearray()
-
-    def feed(self, data: bytes, emit: Callable[[bytes], None]) -> None:
-        """Take the next bytes of libvips' stream and pass on what can go out."""
-        if self._buffer is None:
-            emit(data)
-            return
-        buffer = self._buffer
-        buffer += data
-        if len(buffer) < 4:
-            return
-        if buffer[:2] != b"\xff\xd8":
-            raise OSError("libvips did not write a JPEG stream")
-        position = 2
-        while buffer[position : position + 2] in (b"\xff\xe0", b"\xff\xe1"):  # libvips' APP0/APP1: dropped
-            if len(buffer) < position + 4:
-                return
-            position += 2 + struct.unpack_from(">H", buffer, position + 2)[0]
-            if len(buffer) < position + 2:
-                return
-        self._buffer = None
-        emit(b"\xff\xd8" + self._segments + bytes(buffer[position:]))
+def split_jpeg(blob: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
+    """The marker segments of a baseline JPEG ``blob`` up to its SOS, as ``(marker, payload)``,
+    and its entropy-coded data (between the SOS segment and EOI). Raises ``OSError`` for
+    anything else (no SOI, no EOI at the end, a truncated segment)."""
+    if blob[:2] != b"\xff\xd8" or blob[-2:] != b"\xff\xd9":
+        raise OSError("the JPEG encoder wrote no complete JPEG")
+    segments: list[tuple[int, bytes]] = []
+    position = 2
+    while True:
+        if len(blob) < position + 4 or blob[position] != 0xFF:
+            raise OSError("the JPEG encoder wrote a malformed header")
+        marker = blob[position + 1]
+        end = position + 2 + struct.unpack_from(">H", blob, position + 2)[0]
+        segments.append((marker, blob[position + 4 : end]))
+        position = end
+        if marker == _SOS:
+            return segments, blob[position:-2]
 
 
-class PillowJpegEncoder(BandEncoder):
-    """JPEG through Pillow, the whole page at :meth:`close` (rows kept until then: memory of
-    one raw page; an RGB page is copied once more by Pillow). Same files as
-    the former whole-page path. ``close`` raises ``OSError`` when Pillow fails."""
+_writable_ok: bool | None = None
+
+
+def _readable(rows: bytes | bytearray | memoryview) -> bytes | bytearray | memoryview:
+    """``rows`` as Pillow's decoder takes them: Pillow 9 (Debian 12) reads only read-only buffers,
+    so a writable one is copied there; Pillow 10 on reads any buffer in place."""
+    global _writable_ok
+    if isinstance(rows, bytes) or (isinstance(rows, memoryview) and rows.readonly):
+        return rows
+    if _writable_ok is None:
+        try:
+            Image.new("L", (1, 1), None).frombytes(bytearray(1))
+            _writable_ok = True
+        except TypeError:
+            _writable_ok = False
+    return rows if _writable_ok else bytes(rows)
+
+
+def new_jpeg_encoder(raster: Raster, write: Callable[[bytes], None], *, exif: bool) -> BandEncoder:
+    """A jfif (``exif`` False) or exif JPEG encoder for ``raster``.
+    Raises ``ValueError`` beyond :data:`JPEG_MAX_SIDE` pixels a side."""
+    return JpegEncoder(raster, write, exif=exif)
+
+
+class JpegEncoder(BandEncoder):
+    """JPEG written strip by strip (see the module docstring and
+    :class:`~firmware.imaging.base.BandEncoder`). ``bilevel`` pages are written 8-bit gray
+    (JPEG has no 1 bit). ``feed``/``close`` raise ``OSError`` when libjpeg (Pillow) fails.
+    Raises ``ValueError`` beyond :data:`JPEG_MAX_SIDE` pixels a side."""
 
     def __init__(self, raster: Raster, write: Callable[[bytes], None], *, exif: bool) -> None:
         super().__init__(raster, write)
         _check(raster)
-        self._exif = exif
-        self._rows = bytearray()
+        self._mode = "RGB" if raster.channels == 3 else "L"
+        self._quality = _quality(raster)
+        gray = raster.channels == 1
+        self._subsampling = 0 if gray else 2  # Pillow: 2 = 4:2:0 (libjpeg's default); gray has no chroma
+        mcu = 8 if gray else 16
+        self._restart_interval = -(-raster.width // mcu) * (STRIP_ROWS // mcu)
+        self._app = jfif_app0(raster.dpi)
+        if exif:
+            self._app += _segment(0xE1, _exif_block(raster.dpi))
+        self._strip_bytes = STRIP_ROWS * raster.row_bytes
+        self._carry = bytearray()  # rows not yet in a whole strip
+        self._image: Image.Image | None = None  # the strip's pixels, as libjpeg takes them
+        self._strips = 0
+        self._tables: list[tuple[int, bytes]] | None = None  # the first strip's segments
+        self._held: list[bytes] | None = None if raster.height is not None else []
 
     def _feed(self, rows: memoryview, count: int) -> None:
-        self._rows += rows
-
-    def _abort(self) -> None:
-        self._rows = bytearray()
+        size = self._strip_bytes
+        if self._carry:
+            take = min(len(rows), size - len(self._carry))
+            self._carry += rows[:take]
+            rows = rows[take:]
+            if len(self._carry) < size:
+                return
+            self._strip(self._carry)
+            self._carry = bytearray()
+        whole = len(rows) - len(rows) % size
+        for start in range(0, whole, size):
+            self._strip(rows[start : start + size])
+        self._carry += rows[whole:]
 
     def _finish(self) -> None:
-        r = self.raster
-        mode = "RGB" if r.channels == 3 else "L"
-        rows, self._rows = self._rows, bytearray()
-        image = Image.frombytes(mode, (r.width, self.rows), bytes(rows))
-        del rows
-        options: dict[str, Any] = {"quality": _quality(r), "dpi": (r.dpi, r.dpi)}
-        if self._exif:
-            options["exif"] = _exif_block(r.dpi)
+        if self._carry:
+            self._strip(bytes(self._carry))
+            self._carry = bytearray()
+        if self._held is not None:
+            held, self._held = self._held, None
+            self._emit(self._header(self.rows))
+            for data in held:
+                self._emit(data)
+        self._emit(bytes((0xFF, _EOI)))
+
+    def _abort(self) -> None:
+        self._carry = bytearray()
+        self._image = None
+        self._held = None
+
+    def _strip(self, rows: bytes | bytearray | memoryview) -> None:
+        """Encode one strip (up to :data:`STRIP_ROWS` rows) and pass on its entropy-coded data."""
+        count = len(rows) // self.raster.row_bytes
+        image = self._image if count == STRIP_ROWS else None
+        if image is None:
+            image = Image.new(self._mode, (self.raster.width, count), None)  # None: not cleared first
+            if count == STRIP_ROWS:
+                self._image = image  # reused for every whole strip: no allocation per strip
+        image.frombytes(_readable(rows))
         out = io.BytesIO()
-        image.save(out, "JPEG", **options)
-        self._emit(out.getbuffer())
+        try:
+            image.save(out, "JPEG", quality=self._quality, subsampling=self._subsampling)
+        except (ValueError, MemoryError) as exc:
+            raise OSError(f"JPEG encoding failed: {exc}") from exc
+        segments, data = split_jpeg(out.getvalue())
+        pieces = []
+        if self._tables is None:
+            self._tables = segments
+            if self._held is None:
+                assert self.raster.height is not None
+                pieces.append(self._header(self.raster.height))
+        else:
+            pieces.append(bytes((0xFF, _RST0 + (self._strips - 1) % 8)))
+        pieces.append(data)
+        self._strips += 1
+        if self._held is not None:
+            self._held.append(b"".join(pieces))
+        else:
+            for piece in pieces:
+                self._emit(piece)
+
+    def _header(self, height: int) -> bytes:
+        """SOI, our APP0 (and APP1), the strips' tables, SOF0 of ``height`` rows, DRI and SOS."""
+        assert self._tables is not None
+        head = [bytes((0xFF, _SOI)), self._app]
+        for marker, payload in self._tables:
+            if 0xE0 <= marker <= 0xEF or marker == 0xFE:  # Pillow's APPn and comments: ours instead
+                continue
+            if marker == _SOF0:
+                payload = payload[:1] + struct.pack(">H", height) + payload[3:]
+            elif marker == _SOS:
+                head.append(_segment(_DRI, struct.pack(">H", self._restart_interval)))
+            elif marker not in (_DQT, _DHT):
+                raise OSError(f"the JPEG encoder wrote an unexpected segment 0xFF{marker:02X}")
+            head.append(_segment(marker, payload))
+        return b"".join(head)

@@ -10,10 +10,11 @@ pages. Measured on a 2-core x86-64 VM (bench/encode_bench.py, A4 at 600 dpi
 RGB, 104 MB raw, fed at 20 MB/s): a scan-like document page, None 3.4 s CPU and
 36 MB, Sub 4.6 s and 44 MB (Pillow's whole-page adaptive filtering: 5.5 s, 45 MB);
 a blurred photo-like picture with noise, None 0.42 s / 7.3 MB, Sub 0.59 s /
-6.8 MB per 18 MB. CPU is what a Raspberry Pi lacks, so None it is. When the
-compressor has given nothing for :data:`FLUSH_SECONDS` while rows keep coming,
-a sync flush pushes what it holds out, so the client's first byte does not
-wait for zlib's internal buffers to fill.
+6.8 MB per 18 MB. CPU is what a Raspberry Pi lacks, so None it is. The first
+band, and any band that comes when no IDAT chunk was written for
+:data:`FLUSH_SECONDS`, ends with a sync flush and its compressed data is written
+at once, so the client's first image data (not only the header) leaves with the
+first rows and never waits for zlib's buffers or a full IDAT chunk.
 
 Height: IHDR comes first and carries it. With a known height the header leaves
 at once; with an unknown one the compressed data is kept until :meth:`close`
@@ -41,7 +42,8 @@ IDAT_BYTES = 64 << 10
 """Compressed bytes gathered into one IDAT chunk before it is written."""
 
 FLUSH_SECONDS = 0.030
-"""Seconds without compressed output after which a sync flush is made (first-byte latency)."""
+"""Seconds without an IDAT chunk written after which a band ends with a sync flush and its
+compressed data is written at once (first-byte latency); the first band is always flushed."""
 
 FILTER_NONE = 0
 FILTER_SUB = 1
@@ -77,7 +79,7 @@ class PngEncoder(BandEncoder):
         self._z = zlib.compressobj(level)
         self._pending = bytearray()  # compressed bytes not yet in an IDAT chunk
         self._held: list[bytes] | None = None if raster.height is not None else []
-        self._last_output = time.monotonic()
+        self._last_output = -FLUSH_SECONDS  # the first band is flushed: its data leaves with it
         self._masks: dict[int, tuple[int, int, int]] = {}
         if raster.height is not None:
             self._emit(self._header(raster.height))
@@ -94,17 +96,13 @@ class PngEncoder(BandEncoder):
 
     def _feed(self, rows: memoryview, count: int) -> None:
         data = pack_bits(rows, self.raster.width) if self.raster.bilevel else rows
-        out = self._z.compress(self._filtered(data, count))
+        self._pending += self._z.compress(self._filtered(data, count))
         now = time.monotonic()
-        if out:
-            self._pending += out
-            self._last_output = now
-        elif now - self._last_output >= FLUSH_SECONDS:
+        if self._held is None and now - self._last_output >= FLUSH_SECONDS:  # held: nothing leaves before close
             self._pending += self._z.flush(zlib.Z_SYNC_FLUSH)
-            self._last_output = now
             self._idat(force=True)
-            return
-        self._idat(force=False)
+        else:
+            self._idat(force=False)
 
     def _filtered(self, data: bytes | memoryview, count: int) -> bytes | bytearray:
         """The rows with their filter-type bytes, filtered."""
@@ -150,6 +148,7 @@ class PngEncoder(BandEncoder):
                 self._held.append(chunk)
             else:
                 self._emit(chunk)
+                self._last_output = time.monotonic()
 
     def _finish(self) -> None:
         self._pending += self._z.flush(zlib.Z_FINISH)

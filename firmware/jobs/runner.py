@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -42,18 +43,26 @@ class PageStream:
     of rows of ``info.bytes_per_line`` bytes (about 128 KiB on the SANE driver).
 
     Iterate ``bands`` once; it raises :class:`~drivers.base.ScannerError` when the device
-    fails mid-page. ``rows`` counts the rows handed out so far.
+    fails mid-page. ``rows`` counts the rows handed out so far. ``first_rows_at``: the
+    ``time.monotonic()`` seconds at which the side's first band of rows reached the service
+    (the driver handed the side over: the SANE worker announces a side once its first band
+    is read), or when the first band was read from ``bands``, whichever is known first; None
+    before either (the per-job first-byte log measures from it).
     """
 
     info: PageInfo
     bands: AsyncIterator[bytes]
     rows: int = 0
+    first_rows_at: float | None = None
 
     @classmethod
-    def of(cls, page: Page, progress: Callable[[int], None] | None = None) -> PageStream:
+    def of(
+        cls, page: Page, progress: Callable[[int], None] | None = None, first_rows_at: float | None = None
+    ) -> PageStream:
         """The stream of a driver :class:`~drivers.base.Page` (its chunks, counted);
-        ``progress`` is called with the size in bytes of each band as it passes."""
-        stream = cls(page.info, _empty())
+        ``progress`` is called with the size in bytes of each band as it passes;
+        ``first_rows_at``: when the driver handed ``page`` over (monotonic seconds)."""
+        stream = cls(page.info, _empty(), first_rows_at=first_rows_at)
         stream.bands = stream._counted(page.chunks(), progress)
         return stream
 
@@ -62,6 +71,8 @@ class PageStream:
     ) -> AsyncIterator[bytes]:
         stride = max(1, self.info.bytes_per_line)
         async for chunk in chunks:
+            if self.first_rows_at is None:
+                self.first_rows_at = time.monotonic()
             self.rows += len(chunk) // stride
             if progress is not None:
                 progress(len(chunk))
@@ -97,6 +108,7 @@ class ScanRunner:
         self._on_empty = on_empty
         self._session: ScanSession | None = None
         self._ahead: asyncio.Task[Page | None] | None = None
+        self._ahead_at: float | None = None  # when the side being started was handed over
         self._delivered = 0
         self._closed = False
         self.exhausted = False
@@ -135,8 +147,15 @@ class ScanRunner:
             self.exhausted = True
             return
         assert self._session is not None
-        self._ahead = asyncio.get_running_loop().create_task(self._session.next_page())
+        self._ahead_at = None
+        self._ahead = asyncio.get_running_loop().create_task(self._start_side(self._session))
         self._ahead.add_done_callback(self._report)
+
+    async def _start_side(self, session: ScanSession) -> Page | None:
+        """The driver's next side; notes when it came (its first band of rows is in)."""
+        page = await session.next_page()
+        self._ahead_at = time.monotonic()
+        return page
 
     def _count(self, size: int) -> None:
         self.bytes_scanned += size
@@ -169,7 +188,7 @@ class ScanRunner:
         task = self._ahead
         self._ahead = None
         page = await asyncio.shield(task)
-        return None if page is None else PageStream.of(page, self._count)
+        return None if page is None else PageStream.of(page, self._count, self._ahead_at)
 
     def page_sent(self) -> None:
         """The side from :meth:`next_page` reached the client: start the next one, if any."""

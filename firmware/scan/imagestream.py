@@ -21,12 +21,16 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
+import time
 from collections.abc import AsyncGenerator
 
 from drivers.base import PageInfo
 
 from ..imaging import Raster, new_encoder
 from ..jobs.runner import PageStream
+
+log = logging.getLogger(__name__)
 
 PREFETCH_BANDS = 2
 """Bands read from the driver ahead of the encoder, at most (about 128 KiB each on SANE)."""
@@ -50,6 +54,24 @@ def raster_of(info: PageInfo, *, quality: int, bilevel: bool) -> Raster:
         dpi=info.resolution,
         bilevel=bilevel,
         quality=quality,
+    )
+
+
+def log_first_byte(job_id: int, request: str, requested: float, stream: PageStream) -> None:
+    """Log (INFO) that the first image byte of ``stream`` goes to the client now: seconds since
+    ``request`` (the operation's name, e.g. ``RetrieveImage``) was received at ``requested``
+    and since the side's first rows reached the service (:attr:`PageStream.first_rows_at`;
+    rows that came before the request count from their arrival). The line's format is
+    parsed by ``bench/scan_bench.py``:
+    ``job N: first image byte X s after RetrieveImage, Y s after the side's first row``."""
+    now = time.monotonic()
+    first_rows_at = stream.first_rows_at if stream.first_rows_at is not None else now
+    log.info(
+        "job %d: first image byte %.3f s after %s, %.3f s after the side's first row",
+        job_id,
+        now - requested,
+        request,
+        now - first_rows_at,
     )
 
 

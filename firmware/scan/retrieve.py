@@ -29,7 +29,7 @@ from ..wire import namespaces as ns
 from ..wire.handler import StreamedReply
 from ..wire.mtom import MtomWriter
 from . import conditions, formats
-from .imagestream import raster_of
+from .imagestream import log_first_byte, raster_of
 from .sides import SideTransfer, side_label
 from .spool import Spool
 from .ticket import ResolvedTicket
@@ -164,7 +164,8 @@ class ImageRetrieval:
     ) -> AsyncIterator[bytes]:
         """The encoded side, chunk by chunk as ``chunks`` gives it; the side counts as sent once
         the last chunk was taken. A device failure mid-page ends the job with its condition (the
-        connection then closes: the answer has begun)."""
+        connection then closes: the answer has begun). The first chunk is logged
+        (:func:`~firmware.scan.imagestream.log_first_byte`)."""
         first = True
         sent = False
         try:
@@ -173,11 +174,7 @@ class ImageRetrieval:
                     raise faults.client_error_job_cancelled("The job ended during the transfer.")
                 if first:
                     first = False
-                    log.info(
-                        "job %d: first image byte %.3f s after RetrieveImage",
-                        run.job.job_id,
-                        time.monotonic() - requested,
-                    )
+                    log_first_byte(run.job.job_id, "RetrieveImage", requested, side.page)
                 yield chunk
             sent = True
         except ScannerError as error:
