@@ -17,8 +17,7 @@ directory (``--cache``, default ``$WSD_SCAN_SERVER_TEST_CACHE/pi-image``, where
 2. ``image-<key>/``: a copy of that tree with the project's own Debian package built from this
    checkout (``scripts/build-deb``) and installed with ``dpkg -i`` (the unit enabled, the user
    created, the udev rules, ``/etc/wsd-scan-server/config.toml``; every dependency is in the base
-   tree), the pyvips wheel (Debian 12 lacks it) from ``<cache>/pypi`` installed by the tree's pip, the
-   files of ``image/rootfs/`` (first boot, fstab, networkd, Wi-Fi); then the boot partition (FAT: what raspi-firmware
+   tree, all of them Debian packages), the files of ``image/rootfs/`` (first boot, fstab, networkd, Wi-Fi); then the boot partition (FAT: what raspi-firmware
    put in ``/boot/firmware``: firmware, ``config.txt``, ``cmdline.txt``, DTBs, kernel,
    initramfs) made with ``mkfs.vfat`` + ``mcopy``, the root partition with ``mkfs.ext4 -d``,
    and both laid out by ``genimage`` (:data:`GENIMAGE_CFG`) as ``wsdscan-pi-arm64.img``, with
@@ -83,9 +82,6 @@ PACKAGES = (
     "python3-pil",
     "python3-zeroconf",
     "python3-pyudev",
-    "python3-cffi",
-    "libvips42",
-    "python3-pip",
 )
 """Debian packages on top of mmdebstrap's ``minbase`` (without recommends)."""
 
@@ -95,9 +91,6 @@ ARCHIVES = (
     f"deb http://deb.debian.org/debian-security {SUITE}-security main non-free-firmware",
 )
 """Where the packages come from (``non-free-firmware``: ``raspi-firmware``, the Wi-Fi firmware)."""
-
-PYPI = ("pyvips==3.2.0",)
-"""Pure-Python wheels Debian 12 lacks, installed offline from ``<cache>/pypi``."""
 
 IMAGE_NAME = "wsdscan-pi-arm64.img"
 BOOT_LABEL = "WSDBOOT"
@@ -179,9 +172,8 @@ def base_key() -> str:
 
 
 def image_key() -> str:
-    """16 hex digits naming the image: the base key, this script, the project's files, the PyPI pins."""
+    """16 hex digits naming the image: the base key, this script, the project's files."""
     digest = hashlib.sha256(f"{base_key()}\n{IMAGE_NAME}\n".encode())
-    digest.update("\n".join(PYPI).encode())
     _hash_files(digest, REPO, [*PROJECT_FILES, *PROJECT_DIRS, "image/build.py"])
     return digest.hexdigest()[:16]
 
@@ -263,23 +255,6 @@ def build_base(cache: Path) -> tuple[Path, dict]:
     return target, record
 
 
-def _pypi_wheels(cache: Path) -> list[Path]:
-    """The :data:`PYPI` wheels from ``<cache>/pypi``, downloaded there first (pip, no dependencies) if missing."""
-    pypi = cache / "pypi"
-    pypi.mkdir(parents=True, exist_ok=True)
-    wheels = []
-    for pin in PYPI:
-        name, version = pin.split("==")
-        found = sorted(pypi.glob(f"{name}-{version}-*.whl"))
-        if not found:
-            _run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(pypi), pin])
-            found = sorted(pypi.glob(f"{name}-{version}-*.whl"))
-        if not found:
-            raise BuildError(f"no wheel of {pin} in {pypi}")
-        wheels.append(found[-1])
-    return wheels
-
-
 def _build_package(dest: Path) -> Path:
     """The project's Debian package built from this checkout by ``scripts/build-deb`` into ``dest``
     (architecture all: no emulation needed); returns the ``.deb``."""
@@ -315,33 +290,16 @@ def _chroot(tree: Path, *argv: str) -> str:
             inside.unlink(missing_ok=True)
 
 
-def _customize(tree: Path, package: Path, wheels: list[Path], key: str, version: str) -> None:
+def _customize(tree: Path, package: Path, key: str, version: str) -> None:
     """Install the project's Debian package ``package`` and the image's own files into the copied base tree.
 
     ``dpkg -i`` in the tree (through qemu-user): its dependencies are all in the base tree
     (:data:`PACKAGES`), so nothing is downloaded; its maintainer scripts enable the unit and create
-    the user (no service starts in a chroot). The :data:`PYPI` wheels go in with the tree's own pip
-    (no index, no dependencies)."""
+    the user (no service starts in a chroot)."""
     inbox = tree / "tmp/wsdscan-install"
     inbox.mkdir(parents=True)
     shutil.copy2(package, inbox / package.name)
-    for wheel in wheels:
-        shutil.copy2(wheel, inbox / wheel.name)
     _chroot(tree, "dpkg", "-i", f"/tmp/wsdscan-install/{package.name}")
-    _chroot(
-        tree,
-        "python3",
-        "-m",
-        "pip",
-        "install",
-        "--no-deps",
-        "--no-index",
-        "--break-system-packages",
-        "--root-user-action=ignore",
-        "--no-cache-dir",
-        "--disable-pip-version-check",
-        *(f"/tmp/wsdscan-install/{wheel.name}" for wheel in wheels),
-    )
     shutil.rmtree(inbox)
     for installed in ("usr/bin/wsd-scan-server", "usr/lib/systemd/system/wsd-scan-server.service"):
         if not (tree / installed).is_file():
@@ -434,14 +392,13 @@ def build_image(cache: Path | None = None) -> Image:
         started = time.monotonic()
         work = Path(tempfile.mkdtemp(prefix=f"image-{key}.part-", dir=cache))
         try:
-            wheels = _pypi_wheels(cache)
             _log("building the project's Debian package (scripts/build-deb)")
             package = _build_package(work / "deb")
             tree = work / "root"
             _log(f"copying base-{base_record['key']} and installing the project")
             _run(["cp", "-a", "--reflink=auto", str(base), str(tree)])
             version = _git_version()
-            _customize(tree, package, wheels, key, version)
+            _customize(tree, package, key, version)
             kernel = sorted(p.name.removeprefix("vmlinuz-") for p in (tree / "boot").glob("vmlinuz-*"))[-1]
             _log("laying out the card image (mkfs.vfat + mcopy, mkfs.ext4 -d, genimage)")
             image = _layout(work, tree)
@@ -454,7 +411,6 @@ def build_image(cache: Path | None = None) -> Image:
                 "kernel": kernel,
                 "suite": SUITE,
                 "packages": list(PACKAGES),
-                "pypi": list(PYPI),
                 "package": package.name,
                 "boot_label": BOOT_LABEL,
                 "root_label": ROOT_LABEL,

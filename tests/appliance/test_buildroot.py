@@ -54,8 +54,6 @@ ESSENTIAL = [
     "BR2_PACKAGE_SANE_BACKENDS",
     "BR2_PACKAGE_PYTHON_SANE",
     "BR2_PACKAGE_PYTHON_ZEROCONF",
-    "BR2_PACKAGE_PYTHON_PYVIPS",
-    "BR2_PACKAGE_LIBVIPS",
     "BR2_PACKAGE_WSD_SCAN_SERVER",
     "BR2_PACKAGE_HOST_GENIMAGE",
     "BR2_PACKAGE_HOST_DOSFSTOOLS",
@@ -63,7 +61,6 @@ ESSENTIAL = [
 ]
 OUR_PACKAGES = {
     "python-sane": {"sane-backends"},
-    "python-pyvips": {"libvips"},
     "wsd-scan-server": {"sane-backends"},
 }
 
@@ -169,8 +166,6 @@ def test_show_info_evaluates_every_package(name: str, buildroot: Path, configure
         assert needs <= set(info[package]["dependencies"])
     assert info["python-sane"]["version"] == "2.9.2"
     assert info["python-sane"]["hashes"], "python-sane must be hash-checked"
-    assert info["python-pyvips"]["version"] == "3.2.0"
-    assert info["python-pyvips"]["hashes"], "python-pyvips must be hash-checked"
 
 
 def _symbols_named(path: Path) -> set[str]:
