@@ -140,6 +140,7 @@ class JpegEncoder(BandEncoder):
         self._image: Image.Image | None = None  # the strip's pixels, as libjpeg takes them
         self._strips = 0
         self._tables: list[tuple[int, bytes]] | None = None  # the first strip's segments
+        self._coding_tables: list[tuple[int, bytes]] = []  # its DQT and DHT, which every strip must share
         self._held: list[bytes] | None = None if raster.height is not None else []
 
     def _feed(self, rows: memoryview, count: int) -> None:
@@ -188,9 +189,14 @@ class JpegEncoder(BandEncoder):
         except (ValueError, MemoryError) as exc:
             raise OSError(f"JPEG encoding failed: {exc}") from exc
         segments, data = split_jpeg(out.getvalue())
+        tables = [segment for segment in segments if segment[0] in (_DQT, _DHT)]
+        if self._tables is not None and tables != self._coding_tables:
+            # the strip's data would not decode with the file's (the first strip's) tables
+            raise OSError("the JPEG encoder changed its quantisation or Huffman tables between strips")
         pieces = []
         if self._tables is None:
             self._tables = segments
+            self._coding_tables = tables
             if self._held is None:
                 assert self.raster.height is not None
                 pieces.append(self._header(self.raster.height))

@@ -305,3 +305,14 @@ def test_memory_stays_flat_over_an_a4_600_dpi_colour_page(fmt):
     assert size[0] > 0
     assert traced_peak < 16 << 20  # Python objects: a few bands, never the 104 MB page
     assert peak[0] - before < 48 << 20  # the process, libjpeg included
+
+
+def test_jpeg_strips_with_other_tables_than_the_first_are_refused(monkeypatch):
+    """The file carries the first strip's tables only: a strip encoded with others (here a
+    quality changed under the encoder) would decode wrongly, so it is an error, not a file."""
+    raster = Raster(64, 64, 3, 300, quality=85)
+    encoder = new_encoder("jfif", raster, lambda _chunk: None)
+    encoder.feed(scene(64, STRIP_ROWS).tobytes())
+    monkeypatch.setattr(encoder, "_quality", 40)
+    with pytest.raises(OSError, match="tables"):
+        encoder.feed(scene(64, STRIP_ROWS).tobytes())
