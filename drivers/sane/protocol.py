@@ -14,8 +14,9 @@ service the worker is alive; the worker sends one when a band of rows is slow
 to fill (at most every 0.5 s).
 
 A page is streamed while the device scans. After PAGE come raw ``send_bytes``
-chunks, each non-empty and a whole number of rows (about
-:data:`CHUNK_BYTES`). ``chunk_count`` is the exact number of chunks for a page
+chunks, each non-empty and a whole number of rows (the first about
+:data:`FIRST_CHUNK_BYTES`, the others about :data:`CHUNK_BYTES`: see
+:func:`chunk_rows`). ``chunk_count`` is the exact number of chunks for a page
 of known height, or :data:`STREAMED` (-1) when the height is unknown. A
 zero-length raw message introduces a pickled trailer that ends the page:
 :data:`PAGE_END` ``(rows)`` (always after a STREAMED page; after a counted
@@ -56,7 +57,28 @@ STREAMED = -1
 BUTTONS = "buttons"  # () -> OK [(name, title), ...]: the button sensors (none: the device is closed again)
 POLL_BUTTONS = "poll_buttons"  # () -> OK ((pressed names...), feeder loaded: bool | None)
 
-CHUNK_BYTES = 128 << 10
-"""Target size of one raw page chunk (a band of whole rows, at least one row), in bytes.
-The rows of a band cross the pipe as soon as they are all in: 128 KiB is about 7 ms
-of a 20 MB/s device and 1,000 chunks for a 600 dpi A4 colour page."""
+FIRST_CHUNK_BYTES = 128 << 10
+"""Target size of a page's first raw chunk (a band of whole rows, at least one row), in bytes:
+128 KiB is about 7 ms of a 20 MB/s device, so the first rows leave at once."""
+
+CHUNK_BYTES = 512 << 10
+"""Target size of every later raw chunk, in bytes: about 25 ms of a 20 MB/s device and about 200
+chunks for a 600 dpi A4 colour page. Each chunk costs the worker and the service a fixed amount
+of work (pipe messages, thread hand-overs, event-loop turns): 512 KiB chunks take about a third
+less CPU for a page than 128 KiB ones, while the few chunks in flight stay a few MiB
+(docs/performance.md)."""
+
+
+def chunk_rows(bytes_per_line: int) -> tuple[int, int]:
+    """``(first, later)``: rows of a page's first chunk and of each later one, for rows of
+    ``bytes_per_line`` bytes (at least one row each)."""
+    line = max(1, bytes_per_line)
+    return max(1, FIRST_CHUNK_BYTES // line), max(1, CHUNK_BYTES // line)
+
+
+def chunk_count(lines: int, first: int, later: int) -> int:
+    """The number of chunks of a page of ``lines`` rows (>= 0) sent as one chunk of ``first``
+    rows, then chunks of ``later`` rows (the last one shorter)."""
+    if lines <= 0:
+        return 0
+    return 1 + -(-max(0, lines - first) // later)

@@ -196,9 +196,16 @@ class PageReader:
         self.rows = 0
         return PageInfo(width, frame.lines if frame.lines >= 0 else -1, width * channels, channels, resolution)
 
-    def bands(self, rows_per_band: int, progress: Callable[[int], None] | None = None) -> Iterator[bytes | bytearray]:
-        """Yield the page's rows (after :meth:`start_page`) in bands of ``rows_per_band`` rows,
-        the last one shorter, each as soon as its rows are in; ends at SANE_STATUS_EOF.
+    def bands(
+        self,
+        rows_per_band: int,
+        progress: Callable[[int], None] | None = None,
+        *,
+        first_rows: int | None = None,
+    ) -> Iterator[bytes | bytearray]:
+        """Yield the page's rows (after :meth:`start_page`) in bands of ``rows_per_band`` rows
+        (the first of ``first_rows`` when given: a small first band leaves sooner), the last one
+        shorter, each as soon as its rows are in; ends at SANE_STATUS_EOF.
 
         ``progress(rows)`` is called with the rows read so far when a band takes
         longer than :data:`PROGRESS_SECONDS` to fill, at most that often (a slow
@@ -215,7 +222,7 @@ class PageReader:
         handle = sane_handle(self._dev)
         stride = frame.bytes_per_line
         convert = _converter(frame)
-        band_size = stride * max(1, rows_per_band)
+        band_size = stride * max(1, rows_per_band if first_rows is None else first_rows)
         length = ctypes.c_int(0)
         cancelled = False
         last_sign = time.monotonic()
@@ -236,6 +243,7 @@ class PageReader:
                     last_sign = time.monotonic()
                     progress(self.rows + filled // stride)
             del buffer  # releases the export of ``band``
+            band_size = stride * max(1, rows_per_band)
             whole = filled - filled % stride
             if whole:
                 self.rows += whole // stride

@@ -8,8 +8,8 @@ clears the scanner's ``_session`` when it closes. Those names are private to
 the :mod:`drivers.sane` package.
 
 Memory: the worker scans a page only on ``next_page`` and hands it over in
-chunks of about 4 MiB of whole rows (``protocol.CHUNK_BYTES``) as the consumer reads them, so at most one
-page is in the worker and the service holds only the chunk being read.
+chunks of whole rows (128 KiB first, then about 512 KiB: ``protocol.chunk_rows``) as the device
+delivers them, so the worker holds a few chunks and the service only the chunks being encoded.
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ class SanePage(Page):
         self._iterated = False
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """Yield the rows as they cross the pipe (about ``protocol.CHUNK_BYTES``, 4 MiB, of whole rows each).
+        """Yield the rows as they cross the pipe (whole rows, about ``protocol.CHUNK_BYTES`` each after a smaller first).
         Raises :class:`ScannerError`; ``RuntimeError`` when iterated twice."""
         if self._iterated:
             raise RuntimeError("a page's chunks can be iterated once")

@@ -9,8 +9,8 @@ Threads: a listener thread receives commands, raises the cancel flag at once
 for :data:`~drivers.sane.protocol.CANCEL` and queues every command; the main
 thread runs them one at a time. Pages are read with ``sane_read`` as the rows
 come (:mod:`drivers.sane.reader`, on python-sane's own handle) and sent over
-the pipe in bands of whole rows of about
-:data:`~drivers.sane.protocol.CHUNK_BYTES` (from a sender thread,
+the pipe in bands of whole rows (a small first one, then about
+:data:`~drivers.sane.protocol.CHUNK_BYTES`; from a sender thread,
 :mod:`drivers.sane.sender`, so reading never waits for the pipe), so the first rows reach the
 service while the device still scans and the worker holds a few bands (at
 most :data:`~drivers.sane.sender.QUEUE_DEPTH` waiting), never a page. The worker scans a page only when asked (NEXT_PAGE). The page is read
@@ -415,8 +415,8 @@ class _Worker:
         plain reply (the service is reading raw chunks then). While a band is
         slow to fill, PROGRESS goes out (plain before PAGE, framed after it).
         """
-        rows_per_band = max(1, protocol.CHUNK_BYTES // info.bytes_per_line)
-        count = -(-info.lines // rows_per_band) if info.lines >= 0 else protocol.STREAMED
+        first_rows, rows_per_band = protocol.chunk_rows(info.bytes_per_line)
+        count = protocol.chunk_count(info.lines, first_rows, rows_per_band) if info.lines >= 0 else protocol.STREAMED
         if count == 0:
             raise ScannerError(Condition.IO_ERROR, "the device announced an empty page")
         sender: FrameSender | None = None  # after PAGE: bands and progress go out from its thread
@@ -433,7 +433,7 @@ class _Worker:
 
             sender.put(framed)
 
-        bands = reader.bands(rows_per_band, progress)
+        bands = reader.bands(rows_per_band, progress, first_rows=first_rows)
         # The first band is read before PAGE: a device that fails at once (jam, cover
         # open, no paper) answers NEXT_PAGE with a plain ERROR, as before streaming.
         first = next(bands, None)

@@ -212,6 +212,7 @@ def test_a_large_page_streams_in_chunks_of_whole_rows_without_blocking_the_loop(
     assert len(sizes) >= info.raw_size // protocol.CHUNK_BYTES >= 3  # several chunks, not one page object
     assert all(size % info.bytes_per_line == 0 for size in sizes)
     assert max(sizes) <= protocol.CHUNK_BYTES
+    assert sizes[0] <= protocol.FIRST_CHUNK_BYTES < sizes[1]  # a small first chunk leaves sooner
     assert worst_gap < 0.25
 
 

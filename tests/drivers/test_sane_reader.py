@@ -79,13 +79,13 @@ def test_the_handle_inside_python_sane_is_the_device_handle(tmp_path):
     assert after[0][2] == (59, 88)  # 20 x 30 mm at 75 dpi: the parameters are the device's, not zeros
 
 
-def _read_both(reader, lib, dev, settings, rows_per_band):
+def _read_both(reader, lib, dev, settings, rows_per_band, first_rows=None):
     """One page with sane_read (PageReader), then the same page with snap()."""
     _set(dev, **settings)
     page = reader.PageReader(lib, dev, threading.Event())
     dev.start()
     info = page.start_page(75)
-    bands = list(page.bands(rows_per_band))
+    bands = list(page.bands(rows_per_band, first_rows=first_rows))
     rows = page.rows
     dev.cancel()
     dev.start()
@@ -114,6 +114,24 @@ def test_sane_read_gives_the_bytes_of_snap(tmp_path, settings):
     assert rows == height > 0
     assert all(len(b) == 7 * info.bytes_per_line for b in bands[:-1]) and 0 < len(bands[-1]) <= 7 * width * samples
     assert b"".join(bands) == data
+
+
+def test_a_first_band_of_its_own_size_then_bands_of_the_others(tmp_path):
+    """``first_rows``: the first band is that many rows (it leaves sooner), then ``rows_per_band``."""
+    config = write_sane_dir(tmp_path / "sane.d", **{"test-picture": '"Color pattern"'})
+    settings = {"resolution": 75.0, "br_x": 40.0, "br_y": 35.0, "mode": "Color", "depth": 8}
+    info, bands, rows, (data, _, height, _) = in_worker(config, _read_both, settings, 20, 3)
+    sizes = [len(b) // info.bytes_per_line for b in bands]
+    assert sizes[0] == 3 and set(sizes[1:-1]) == {20} and 0 < sizes[-1] <= 20
+    assert rows == height == sum(sizes) and b"".join(bands) == data
+
+
+def test_the_chunk_schedule_counts_every_chunk():
+    """protocol.chunk_rows / chunk_count: a small first chunk, then CHUNK_BYTES ones, counted exactly."""
+    first, later = protocol.chunk_rows(4724 * 3)  # 600 dpi colour rows of a 200 mm page
+    assert first * 4724 * 3 <= protocol.FIRST_CHUNK_BYTES < later * 4724 * 3 <= protocol.CHUNK_BYTES
+    assert protocol.chunk_rows(10 << 20) == (1, 1)  # a row longer than a chunk: one row each
+    assert [protocol.chunk_count(lines, 3, 20) for lines in (0, 1, 3, 4, 23, 24, 43, 44)] == [0, 1, 1, 2, 2, 3, 3, 4]
 
 
 def test_sane_read_gives_the_bytes_of_scanimage(tmp_path):
