@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 
 QUEUE_DEPTH = 4
-"""Messages waiting for the sender thread at most (bands of about 128 KiB each)."""
+"""Messages waiting for the sender thread at most (bands of up to about 512 KiB each)."""
 
 _STOP = None
 

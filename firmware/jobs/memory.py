@@ -1,6 +1,6 @@
 """Give freed heap memory back to the system after a job (glibc ``malloc_trim``).
 
-A scan job allocates and frees many band-sized buffers (128 KiB of rows, their
+A scan job allocates and frees many band-sized buffers (128-512 KiB of rows, their
 encoded output); glibc's allocator keeps freed memory in its arenas, and
 thread arenas (the encoder runs in executor threads) are trimmed only by an
 explicit ``malloc_trim``. :func:`release_memory` calls ``malloc_trim(0)``

@@ -40,7 +40,7 @@ class PageStream:
     """One scanned side on its way: ``info`` (``pixels_per_line``, ``lines`` -1 when the
     device does not know the height, ``bytes_per_line``, ``channels``, ``resolution`` dpi)
     and ``bands``, the rows top to bottom as they come from the driver, each a whole number
-    of rows of ``info.bytes_per_line`` bytes (about 128 KiB on the SANE driver).
+    of rows of ``info.bytes_per_line`` bytes (128 KiB first, then about 512 KiB, on the SANE driver).
 
     Iterate ``bands`` once; it raises :class:`~drivers.base.ScannerError` when the device
     fails mid-page. ``rows`` counts the rows handed out so far. ``first_rows_at``: the

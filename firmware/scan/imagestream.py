@@ -33,7 +33,7 @@ from ..jobs.runner import PageStream
 log = logging.getLogger(__name__)
 
 PREFETCH_BANDS = 2
-"""Bands read from the driver ahead of the encoder, at most (about 128 KiB each on SANE)."""
+"""Bands read from the driver ahead of the encoder, at most (up to about 512 KiB each on SANE)."""
 
 _END = object()
 
