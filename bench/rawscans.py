@@ -22,7 +22,7 @@ from bench import escl_client, rawclient
 from bench.proctree import RssSampler, process_tree, tree_cpu_seconds, tree_rss
 from bench.rawclient import Transfer, TransferError
 from bench.sanelog import clock, device_events, first_byte_line
-from bench.scans import CREATED, NAN, BenchError, Page, Scan, settle, wait_completed
+from bench.scans import CREATED, NAN, BenchError, Page, Scan, failed_scan, settle, wait_completed
 
 MIME = {"png": "image/png", "jfif": "image/jpeg", "jpeg": "image/jpeg"}
 """Format name -> eSCL DocumentFormat."""
@@ -61,7 +61,7 @@ def raw_wsd_scan(service, page: Page, fmt: str) -> Scan:
             job = rawclient.create_scan_job(service.url, rawclient.ticket(fmt, page.dpi, page.width_mm, page.height_mm))
             transfer = rawclient.retrieve_image(service.url, job)
     except (TransferError, OSError, http.client.HTTPException) as exc:
-        raise BenchError(f"raw WS-Scan {fmt}: {exc}\n" + "\n".join(service.log[logged:][-40:])) from None
+        raise failed_scan(f"raw WS-Scan {fmt}: {exc}", service.log[logged:]) from None
     idle = settle(pid, wait_completed(service, logged))
     service_cpu = tree_cpu_seconds(pid) - before_cpu
     lines = service.log[logged:]
@@ -91,6 +91,8 @@ def raw_escl_scan(pid: int, root: str, page: Page, fmt: str, service=None, airsa
             started = clock()
             transfer = escl_client.scan(root, MIME[fmt], page.dpi, page.width_mm, page.height_mm)
     except (TransferError, OSError, http.client.HTTPException) as exc:
+        if service is not None:
+            raise failed_scan(f"raw eSCL {fmt} at {root}: {exc}", service.log[logged:]) from None
         raise BenchError(f"raw eSCL {fmt} at {root}: {exc}") from None
     if service is not None:
         idle = settle(pid, wait_completed(service, logged))

@@ -173,12 +173,12 @@ class _Run:
         """Unmeasured 75 dpi scans (imports, codec set-up, thread pools): one through the service
         and AirSane with sane-airscan; with ``raw``, one per format of the raw clients too."""
         small = square(75)
-        wsd_scan(self.service, self.wsd_client, self.out, small, fmt)
+        self.retried(self.airscan_scan, "wsd", small, fmt)
         if self.airsane:
-            airsane_scan(self.airsane, self.airsane_client, self.out, small, fmt)
+            self.retried(self.airscan_scan, "airsane", small, fmt)
         if raw:
             for variant, wsd_format in self.raw_jobs()[2:]:
-                self.raw_scan(variant, small, wsd_format)
+                self.retried(self.raw_scan, variant, small, wsd_format)
 
     def raw_jobs(self) -> list[tuple[str, str]]:
         """(variant, format) of one round of raw scans."""
@@ -208,8 +208,8 @@ class _Run:
         return airsane_scan(self.airsane, self.airsane_client, self.out, page, fmt)
 
     def retried(self, scan, variant: str, page: Page, fmt: str) -> Scan:
-        """``scan(variant, page, fmt)``, once more when scanimage hung (rare: the ``test``
-        backend's reader thread); the hang is reported on the progress stream and counted in
+        """``scan(variant, page, fmt)``, once more when scanimage or the service's SANE worker hung
+        (rare: the ``test`` backend's reader thread, see :class:`ScanHung`); the hang is reported on the progress stream and counted in
         :data:`HANGS`. Raises :class:`BenchError` when the second try fails too."""
         try:
             return scan(variant, page, fmt)
@@ -319,7 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     counts = ", ".join(f"{mode} {rounds[mode]} round(s)" for mode in modes)
     print(f"{counts}, medians; Color; JPEG quality {JPEG_QUALITY}; goals apply to device-bound{extra}")
     if HANGS:
-        print(f"{len(HANGS)} scanimage run(s) hung and were run again: {', '.join(HANGS)}")
+        print(
+            f"{len(HANGS)} scan(s) hung (scanimage, or the test backend in the service's worker) and were run again: {', '.join(HANGS)}"
+        )
     print(format_tables(cases))
     print()
     print(goals(cases))

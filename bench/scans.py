@@ -64,7 +64,21 @@ class BenchError(RuntimeError):
 
 
 class ScanHung(BenchError):
-    """scanimage did not end within :data:`SCAN_TIMEOUT` seconds (it was killed)."""
+    """scanimage did not end within :data:`SCAN_TIMEOUT` seconds (it was killed), or the service's
+    SANE worker stopped answering and the service's watchdog killed it (the ``test`` backend can
+    hang while it stops its reader thread at the end of a page, with or without the service)."""
+
+
+WORKER_KILLED = "did not answer for"
+"""In a service log line: its watchdog killed a SANE worker that stopped answering."""
+
+
+def failed_scan(message: str, log_lines: list[str]) -> BenchError:
+    """The error for a scan through the service that failed with ``message``: :class:`ScanHung`
+    when ``log_lines`` (the service's log of that scan) show its worker was killed."""
+    text = f"{message}\nservice log:\n" + "\n".join(log_lines[-40:])
+    hung = any(WORKER_KILLED in line for line in log_lines)
+    return ScanHung(text) if hung else BenchError(text)
 
 
 @dataclass(frozen=True)
@@ -188,7 +202,7 @@ def wsd_scan(service, client_dir: Path, out: Path, page: Page, fmt: str) -> Scan
             started = time.monotonic()
             wall, cpu, size, _ = timed_scanimage(client_dir, out, "-d", AIRSCAN_DEVICE, *page.geometry(fmt))
         except BenchError as exc:
-            raise BenchError(f"{exc}\nservice log:\n" + "\n".join(service.log[logged:][-40:])) from None
+            raise failed_scan(str(exc), service.log[logged:]) from None
     completed = sampler.matched_at or wait_completed(service, logged)
     idle = settle(pid, completed)
     service_cpu = tree_cpu_seconds(pid) - before_cpu

@@ -83,3 +83,16 @@ def test_both_raw_clients_get_the_page_they_asked_for(tmp_path, monkeypatch):
         assert transfer.request <= transfer.first_byte <= transfer.last_byte
         # the 404 after the page ended the eSCL job as it ends the WS-Scan ones
         wait_for(lambda: sum(" Completed " in line for line in service.log) == 3)
+
+
+def test_a_scan_whose_worker_the_service_killed_counts_as_hung():
+    """The bench retries a scan once when the service's watchdog killed its SANE worker (the test
+    backend hung), and fails on any other error."""
+    from bench.scans import ScanHung, failed_scan
+
+    killed = [
+        "WARNING firmware.scan.service: job 3 on test:0: test:0: the worker did not answer for 10 s and was killed"
+    ]
+    assert isinstance(failed_scan("IncompleteRead", killed), ScanHung)
+    other = failed_scan("IncompleteRead", ["INFO firmware.jobs.runs: job 3 Aborted JobCompletedWithErrors"])
+    assert not isinstance(other, ScanHung) and "job 3 Aborted" in str(other)
