@@ -6,7 +6,7 @@
 The page is A4 (210 x 297 mm) at ``--dpi``, scan-like content (smooth
 gradients, dark bars as text or edges, Gaussian sensor noise of sigma ``--noise``, 6 levels by default), RGB by
 default: 4960 x 7016 pixels, 104 MB raw at 600 dpi. It arrives in bands of ``--band-rows``
-rows (16; the SANE driver's 128 KiB bands are 8 rows of this page) at ``--rate`` MB/s
+rows (16; the SANE driver's first band, 128 KiB, is 8 rows of this page, the later 512 KiB ones 35) at ``--rate`` MB/s
 (10^6 bytes), as a USB scanner delivers it.
 
 Cases, each in its own fresh process (so memory figures do not mix):
@@ -222,6 +222,9 @@ def _cases(only: list[str]) -> list[tuple[str, str, str]]:
 
 
 def main() -> int:
+    """Run the cases the command line selects (see the module docstring), each in a fresh process,
+    and print one table row per case (first byte and first data s, total s, CPU s, peak RSS growth
+    MiB, file size); returns the exit status (1 when a case failed)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dpi", type=int, default=600)
     parser.add_argument("--rate", type=float, default=20.0, help="device pace, MB/s")
