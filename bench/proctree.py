@@ -2,7 +2,8 @@
 
 :func:`process_tree` lists a process and its descendants, :func:`tree_cpu_seconds`
 and :func:`tree_rss` sum their CPU seconds and RSS, :class:`RssSampler` samples the
-RSS peak of a tree in a thread while a scan runs.
+RSS peak of a tree (or of one process) in a thread while a scan runs; the streaming
+tests (``tests/test_streaming.py``) use it too.
 """
 
 from __future__ import annotations
@@ -85,8 +86,9 @@ def tree_rss(pids: list[int]) -> int:
 
 
 class RssSampler:
-    """Samples the RSS of a process tree every :data:`SAMPLE_INTERVAL` seconds in a thread
-    and keeps the peak (bytes). Use as a context manager around the measured work.
+    """Samples the RSS of a process tree every ``interval`` seconds (:data:`SAMPLE_INTERVAL`
+    unless given) in a thread and keeps the peak (bytes). Use as a context manager around the
+    measured work. With ``tree=False`` only ``root`` itself is sampled (its workers not).
 
     With ``log`` (a list another thread appends lines to), it also notes in
     ``matched_at`` the ``time.monotonic()`` at which a line from index
@@ -94,9 +96,17 @@ class RssSampler:
     """
 
     def __init__(
-        self, root: int, log: list[str] | None = None, log_start: int = 0, pattern: re.Pattern | None = None
+        self,
+        root: int,
+        log: list[str] | None = None,
+        log_start: int = 0,
+        pattern: re.Pattern | None = None,
+        *,
+        tree: bool = True,
+        interval: float = SAMPLE_INTERVAL,
     ) -> None:
         self.root = root
+        self.tree, self.interval = tree, interval
         self.peak = 0
         self.matched_at: float | None = None
         self._log, self._seen, self._pattern = log, log_start, pattern
@@ -117,11 +127,11 @@ class RssSampler:
         count = 0
         while True:
             if count % TREE_REFRESH_SAMPLES == 0:
-                pids = process_tree(self.root)
+                pids = process_tree(self.root) if self.tree else [self.root]
             count += 1
             self.peak = max(self.peak, tree_rss(pids))
             self._watch_log()
-            if self._stop.wait(SAMPLE_INTERVAL):
+            if self._stop.wait(self.interval):
                 return
 
     def _watch_log(self) -> None:

@@ -1,5 +1,6 @@
 """The scan bench's own parts (bench/): the SANE debug-stamp and service-log parsers, the raw
-WS-Scan client's MIME reading, and both raw clients against the real service.
+WS-Scan client's MIME reading, the RSS sampler (of a process tree or one process), and both raw
+clients against the real service.
 
 The parsers are fed lines in the shapes the SANE ``test`` backend (``SANE_DEBUG_TEST=2``) and
 the service write, including two threads' stamps on one line; the clients scan a small page
@@ -9,11 +10,16 @@ from the service on libsane's ``test`` backend and must get the image the ticket
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
+import time
 
 import pytest
 from PIL import Image
 
 from bench import escl_client, rawclient, rawscans
+from bench.proctree import RssSampler, read_stat
 from bench.rawclient import Transfer
 from bench.sanelog import device_events, first_byte_line
 from bench.scans import Page
@@ -96,3 +102,29 @@ def test_a_scan_whose_worker_the_service_killed_counts_as_hung():
     assert isinstance(failed_scan("IncompleteRead", killed), ScanHung)
     other = failed_scan("IncompleteRead", ["INFO firmware.jobs.runs: job 3 Aborted JobCompletedWithErrors"])
     assert not isinstance(other, ScanHung) and "job 3 Aborted" in str(other)
+
+
+def test_rss_sampler_counts_the_children_only_for_a_tree():
+    """A child holding 64 MiB shows in the tree's peak and not in its parent's alone."""
+    held = 64 << 20
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import sys; b = bytearray({held}); b[::4096] = b'x' * len(b[::4096]); print(1, flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == b"1"  # the memory is touched
+        me = os.getpid()
+        with RssSampler(me, tree=False, interval=0.005) as alone, RssSampler(me, interval=0.005) as tree:
+            time.sleep(0.05)
+        own = read_stat(me)
+        assert own is not None
+        assert tree.peak >= alone.peak + held
+        assert alone.peak < own.rss + held / 2
+    finally:
+        child.kill()
+        child.wait()

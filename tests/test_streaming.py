@@ -15,16 +15,15 @@ from __future__ import annotations
 import io
 import re
 import socket
-import threading
 import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from bench.proctree import RssSampler, read_stat
 from firmware import model
 from firmware.wire import namespaces as ns
 from firmware.wire.envelope import build_envelope
@@ -42,35 +41,21 @@ THROTTLED = {"read-delay": "true", "read-delay-duration": "10000", "test-picture
 BED_MM = 200  # the test backend's bed is 200 x 200 mm
 
 
+SAMPLE_SECONDS = 0.005
+"""Seconds between two RSS samples of the service while a side streams."""
+
+
 def rss(pid: int) -> int:
-    """Resident set size of process ``pid``, bytes."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS for {pid}")
+    """Resident set size of process ``pid`` (the service itself, not its workers), bytes."""
+    stat = read_stat(pid)
+    if stat is None:
+        raise AssertionError(f"process {pid} is gone")
+    return stat.rss
 
 
-class RssPeak:
-    """Samples the RSS of ``pid`` every 5 ms in a thread while the block runs; ``peak`` in bytes."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, rss(self.pid))
-            time.sleep(0.005)
-
-    def __enter__(self) -> RssPeak:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+def rss_peak(pid: int) -> RssSampler:
+    """The peak RSS of process ``pid`` alone, sampled every :data:`SAMPLE_SECONDS` while the block runs."""
+    return RssSampler(pid, tree=False, interval=SAMPLE_SECONDS)
 
 
 def ticket(fmt: str, dpi: int, color: str = "RGB24", source: str = "Platen") -> model.ScanTicket:
@@ -227,7 +212,7 @@ def test_a_throttled_page_streams_with_flat_memory(tmp_path, fmt):
         wait_for(lambda: client.scanner_status().state == "Idle")
         job = create_job(client, fmt, 300)
         before = rss(pid)
-        with RssPeak(pid) as memory:
+        with rss_peak(pid) as memory:
             transfer = retrieve(service.url, job)
         image = transfer.image()
         assert image.size == (2362, 2362)
@@ -396,7 +381,7 @@ def test_escl_next_document_streams_with_flat_memory(tmp_path, mime):
         wait_for(lambda: "Completed" in service.log_text())
         before = rss(pid)
         logged = len(service.log)
-        with RssPeak(pid) as memory:
+        with rss_peak(pid) as memory:
             first, last, body = next_document()
         assert Image.open(io.BytesIO(body)).size == (2362, 2362)
         after_request, after_first_row = wait_for(lambda: first_byte_figures(service.log[logged:], "NextDocument"))
