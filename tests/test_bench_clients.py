@@ -1,6 +1,6 @@
 """The scan bench's own parts (bench/): the SANE debug-stamp and service-log parsers, the raw
 WS-Scan client's MIME reading, the RSS sampler (of a process tree or one process), and both raw
-clients against the real service.
+clients against the real service, and bench/cpu_floor.py's one-process scans.
 
 The parsers are fed lines in the shapes the SANE ``test`` backend (``SANE_DEBUG_TEST=2``) and
 the service write, including two threads' stamps on one line; the clients scan a small page
@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -128,3 +129,17 @@ def test_rss_sampler_counts_the_children_only_for_a_tree():
     finally:
         child.kill()
         child.wait()
+
+
+@pytest.mark.sane
+def test_cpu_floor_reads_and_encodes_the_whole_a4_page():
+    """bench/cpu_floor.py scans the A4 page both ways and prints a figure per case and round."""
+    bench = Path(__file__).resolve().parents[1] / "bench" / "cpu_floor.py"
+    result = subprocess.run(
+        [sys.executable, str(bench), "--rounds", "1", "--unthrottled"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split(":")[1].strip() for line in lines if line.startswith("round 1:")] == ["read", "read + jpeg"]
+    assert all("104.4 MB of rows" in line for line in lines if line.startswith("round 1:"))
+    assert any(line.strip().startswith("read + jpeg  CPU") for line in lines)
