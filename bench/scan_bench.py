@@ -28,11 +28,12 @@ Per mode and round, in an order that rotates from round to round:
 
 Every service runs with ``jpeg_quality = 90``, AirSane's fixed JPEG quality (its
 ``server/scanjob.cpp`` sets 90 on its encoder), so JPEG CPU is compared at equal quality.
-``SANE_DEBUG_TEST=2`` is set for every process (direct scans, the service's workers, AirSane):
-the backend's wall-clock stamps of ``sane_start``, its reads and EOF give the device's first row
-and device time (:mod:`bench.sanelog`), and every reader pays the same for them (a line per
-``sane_read``, which the bench's own threads read from the service's log; ``--no-stamps`` leaves
-them out, as runs before them did).
+``SANE_DEBUG_TEST=2`` is set for the service and AirSane of the bed the raw clients scan: the
+backend's wall-clock stamps of ``sane_start``, its reads and EOF give the device's first row and
+device time (:mod:`bench.sanelog`) that the raw clients' figures need. Nothing else runs with
+them: not the direct scans (a stamped line per ``sane_read`` made them 2-5 % slower, which
+flattered the ratios to them), nor the servers of a bed only sane-airscan scans.
+``--no-stamps`` leaves them out everywhere.
 
 Modes: *unthrottled* (the backend as fast as it can) and *device-bound* (``read-delay`` 20 ms per
 buffer, the pace of a USB scanner; issue 11's goals apply to it only). By default both run,
@@ -60,7 +61,7 @@ from bench import airsane as airsane_mod  # noqa: E402
 from bench.rawclient import WSD_FORMATS  # noqa: E402
 from bench.rawscans import raw_escl_scan, raw_wsd_scan  # noqa: E402
 from bench.report import MIB, Case, format_tables, goals  # noqa: E402
-from bench.scans import BenchError, Page, Scan, ScanHung, airsane_scan, direct_scan, wsd_scan  # noqa: E402
+from bench.scans import BenchError, Page, Scan, ScanHung, airsane_scan, direct_scan, unstamped, wsd_scan  # noqa: E402
 from tests.airscan import airscan_dir  # noqa: E402
 from tests.sane_env import write_sane_dir  # noqa: E402
 from tests.servers import running_service  # noqa: E402
@@ -137,6 +138,8 @@ def run_mode(mode: str, pages: list[Page], raw_page: Page | None, rounds: int, w
         where = work / mode / f"bed-{bed}"
         sane_dir = write_sane_dir(where / "sane", **settings, geometry_max=f"{bed}.0")
         with contextlib.ExitStack() as stack:
+            if bed_raw is None:  # no raw client here: nothing needs the stamps, nobody pays for them
+                stack.enter_context(unstamped())
             airsane = None
             if options.get("airsaned") is not None:
                 airsane = stack.enter_context(

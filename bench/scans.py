@@ -18,17 +18,21 @@ Per scan (:class:`Scan`; NaN / -1 where a figure does not apply):
   (sampled every 20 ms) during it; ``rss_idle``: the tree's RSS :data:`IDLE_SETTLE` seconds after
   the job ended (the service: its ``job N Completed`` log line, which is what its job history
   records; AirSane: its last answer);
-* ``device_time``: the backend's ``sane_start`` to ``EOF reached``;
+* ``device_time``: the backend's ``sane_start`` to ``EOF reached`` (servers started with the
+  stamps only; NaN for direct scans, which run without them);
 * ``image_bytes``: bytes of the image a raw client received; ``sampling``: its chroma
   subsampling when it is a JPEG ("4:4:4", "4:2:0", ...).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import resource
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +48,9 @@ from tests.servers import wait_for
 NAN = float("nan")
 
 DIRECT_DEVICE = "test:0"
+
+STAMPS = "SANE_DEBUG_TEST"
+"""The environment variable that makes the ``test`` backend stamp its calls (value 2)."""
 
 IDLE_SETTLE = 0.5
 """Seconds after a job ended at which the server's idle RSS is sampled."""
@@ -163,11 +170,25 @@ def timed_scanimage(sane_dir: Path, out: Path, *args: str) -> tuple[float, float
     return wall, cpu, size, result.stderr
 
 
+@contextlib.contextmanager
+def unstamped() -> Iterator[None]:
+    """Within the block, processes start without ``SANE_DEBUG_TEST`` (the ``test`` backend's
+    debug stamps, :mod:`bench.sanelog`); the variable is put back afterwards."""
+    saved = os.environ.pop(STAMPS, None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ[STAMPS] = saved
+
+
 def direct_scan(sane_dir: Path, out: Path, page: Page, fmt: str) -> Scan:
-    """A direct ``scanimage -d test:0`` scan. Raises :class:`BenchError`."""
-    wall, cpu, size, stderr = timed_scanimage(sane_dir, out, "-d", DIRECT_DEVICE, *page.geometry(fmt))
-    events = device_events(stderr.splitlines())
-    return Scan(wall, cpu, size, device_time=events.get("eof", NAN) - events.get("start", NAN))
+    """A direct ``scanimage -d test:0`` scan, always without the backend's debug stamps
+    (``device_time`` NaN): writing a stamped line per ``sane_read`` made direct scans 2-5 %
+    slower, which flattered every ratio to them (docs/performance.md). Raises :class:`BenchError`."""
+    with unstamped():
+        wall, cpu, size, _ = timed_scanimage(sane_dir, out, "-d", DIRECT_DEVICE, *page.geometry(fmt))
+    return Scan(wall, cpu, size)
 
 
 def wait_completed(service, logged: int, timeout: float = 10) -> float:
