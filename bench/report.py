@@ -11,8 +11,11 @@ Tables (:func:`format_tables`):
 
 1. *through sane-airscan*: wall of direct and WSD scans and their ratio (goal <= 1.05), client
    CPU, service CPU, the service's log of RetrieveImage to first byte and of first row to first
-   byte, sane-airscan's tail after the job ended, memory growth during the scan (median / max),
-   idle growth (idle RSS after the job minus before it, max);
+   byte, sane-airscan's tail after the job ended (it decodes an image only once the whole file
+   is in, then scanimage writes its own file: no server overlaps that), the ratio without that
+   tail (the WSD wall minus the tail, over the direct wall: what the server and the device
+   took), memory growth during the scan (median / max), idle growth (idle RSS after the job
+   minus before it, max);
 2. *against AirSane through sane-airscan*: walls, WSD / AirSane (goal <= 1.0), server CPU and
    memory growth of both (AirSane sends PNG in the jpeg rows: sane-airscan asks it for PNG);
 3. *raw WS-Scan client*: per format the image MB, wall to the last byte, the direct scan of the
@@ -131,6 +134,7 @@ def format_tables(cases: list[Case]) -> str:
                 _f(c.median("wsd", "first_byte"), 3),
                 _f(c.median("wsd", "log_after_row"), 3),
                 _f(c.median("wsd", "client_tail")),
+                _f(c.median("wsd", "served") / c.median("direct", "wall"), 3),
                 f"{_f(c.median('wsd', 'memory_growth'), 1, MIB)} / {_f(worst, 1, MIB)}{_goal(worst, MEMORY_GOAL, bound, 0, MIB)}",
                 _f(c.max("wsd", "idle_growth"), 1, MIB),
             ]
@@ -151,6 +155,7 @@ def format_tables(cases: list[Case]) -> str:
                 "RetrieveImage to 1st byte s (log)",
                 "1st row to 1st byte s (log)",
                 "client tail s",
+                "ratio without client tail",
                 "memory growth MiB median / max (goal)",
                 "idle growth MiB max",
             ],

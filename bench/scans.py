@@ -130,6 +130,12 @@ class Scan:
         return NAN if self.image_bytes < 0 else self.image_bytes / 1e6
 
     @property
+    def served(self) -> float:
+        """``wall`` without the client's tail: scanimage's start to the job's end at the server,
+        seconds (NaN without a tail: direct scans, raw clients)."""
+        return self.wall - self.client_tail
+
+    @property
     def memory_growth(self) -> float:
         """Peak RSS during the scan minus RSS just before it, bytes (NaN when not sampled)."""
         return NAN if self.rss_peak < 0 else float(max(self.rss_peak, self.rss_before) - self.rss_before)

@@ -1,6 +1,7 @@
 """The scan bench's own parts (bench/): the SANE debug-stamp and service-log parsers, the raw
 WS-Scan client's MIME reading, the RSS sampler (of a process tree or one process), and both raw
-clients against the real service, and bench/cpu_floor.py's one-process scans.
+clients against the real service, bench/cpu_floor.py's one-process scans, and a column of the
+report.
 
 The parsers are fed lines in the shapes the SANE ``test`` backend (``SANE_DEBUG_TEST=2``) and
 the service write, including two threads' stamps on one line; the clients scan a small page
@@ -22,8 +23,9 @@ from PIL import Image
 from bench import escl_client, rawclient, rawscans
 from bench.proctree import RssSampler, read_stat
 from bench.rawclient import Transfer
+from bench.report import Case, format_tables
 from bench.sanelog import device_events, first_byte_line
-from bench.scans import Page
+from bench.scans import Page, Scan
 from tests.sane_env import write_sane_dir
 from tests.servers import running_service, wait_for
 
@@ -143,3 +145,15 @@ def test_cpu_floor_reads_and_encodes_the_whole_a4_page():
     assert [line.split(":")[1].strip() for line in lines if line.startswith("round 1:")] == ["read", "read + jpeg"]
     assert all("104.4 MB of rows" in line for line in lines if line.startswith("round 1:"))
     assert any(line.strip().startswith("read + jpeg  CPU") for line in lines)
+
+
+def test_the_airscan_table_shows_the_ratio_without_the_client_tail():
+    """WSD 2.2 s of which 0.3 s is sane-airscan's and scanimage's after the job ended, direct 2.0 s."""
+    case = Case("device-bound", Page("200 mm 300 dpi", 200, 200, 300), "png")
+    case.add("direct", Scan(2.0, size=(2362, 2362)))
+    case.add("wsd", Scan(2.2, client_tail=0.3, rss_before=0, rss_peak=0, rss_idle=0))
+    head, _, row = format_tables([case]).splitlines()[2:5]
+    cells = dict(zip(head.strip("| ").split(" | "), row.strip("| ").split(" | "), strict=True))
+    assert cells["ratio (goal)"] == "1.100 (<= 1.05: NOT met)"
+    assert cells["client tail s"] == "0.30"
+    assert cells["ratio without client tail"] == "0.950"
