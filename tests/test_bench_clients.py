@@ -1,7 +1,7 @@
 """The scan bench's own parts (bench/): the SANE debug-stamp and service-log parsers, the raw
 WS-Scan client's MIME reading, the RSS sampler (of a process tree or one process), and both raw
-clients against the real service, bench/cpu_floor.py's one-process scans, and a column of the
-report.
+clients against the real service, bench/cpu_floor.py's one-process scans and the report's
+sane-airscan table.
 
 The parsers are fed lines in the shapes the SANE ``test`` backend (``SANE_DEBUG_TEST=2``) and
 the service write, including two threads' stamps on one line; the clients scan a small page
