@@ -13,7 +13,7 @@ process. This script measures, in one Python process, the two parts every server
   (:class:`firmware.imaging.jpeg.JpegEncoder`, 16-row strips, quality 90, 4:2:0), the file
   written to ``/dev/null``.
 
-The page is A4 (210 x 297 mm) at 600 dpi colour from libjpeg's ``test`` backend ("Color
+The page is A4 (210 x 297 mm) at 600 dpi colour from libsane's ``test`` backend ("Color
 pattern", a 297 mm bed), device-bound like ``bench/scan_bench.py`` (``read-delay`` 20 ms a
 buffer) unless ``--unthrottled``. Printed per case: CPU seconds (user + system of this process,
 every thread, the backend's reader thread included) and wall seconds, per round and their median.
@@ -37,23 +37,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.scan_bench import A4, A4_BED_MM, DEVICE_BOUND_SETTINGS, JPEG_QUALITY, PICTURE
 from drivers.sane import protocol
 from drivers.sane import reader as reader_mod
 from firmware.imaging.base import Raster
 from firmware.imaging.jpeg import JpegEncoder
 from tests.sane_env import write_sane_dir
-
-DPI = 600
-"""Resolution of the page, dots per inch."""
-
-PAGE_MM = (210, 297)
-"""The page: A4, width x height in millimetres."""
-
-QUALITY = 90
-"""JPEG quality: AirSane's fixed one, as in bench/scan_bench.py."""
-
-DEVICE_BOUND = {"read-delay": True, "read-delay-duration": 20000}
-"""test.conf settings of the device-bound mode: 20 ms per buffer the backend delivers."""
 
 
 def _cpu_seconds() -> float:
@@ -70,7 +59,7 @@ def scan_once(dev, encode: bool) -> tuple[float, float, int]:
     cpu, wall = _cpu_seconds(), time.monotonic()
     dev.start()
     page = reader_mod.PageReader(reader_mod.LibSane(_sane), dev, threading.Event())
-    info = page.start_page(DPI)
+    info = page.start_page(A4.dpi)
     first, later = protocol.chunk_rows(info.bytes_per_line)
     rows = 0
     with open(os.devnull, "wb") as sink:
@@ -81,7 +70,12 @@ def scan_once(dev, encode: bool) -> tuple[float, float, int]:
         encoder = None
         if encode:
             raster = Raster(
-                width=info.pixels_per_line, height=info.lines, channels=3, dpi=DPI, bilevel=False, quality=QUALITY
+                width=info.pixels_per_line,
+                height=info.lines,
+                channels=3,
+                dpi=A4.dpi,
+                bilevel=False,
+                quality=JPEG_QUALITY,
             )
             encoder = JpegEncoder(raster, write, exif=False)
         for band in page.bands(later, first_rows=first):
@@ -100,11 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="pages per case (default 3)")
     parser.add_argument("--unthrottled", action="store_true", help="the backend as fast as it can")
     args = parser.parse_args(argv)
-    settings = {"test-picture": '"Color pattern"', "number_of_devices": 1}
-    if not args.unthrottled:
-        settings.update(DEVICE_BOUND)
+    settings = dict(PICTURE, **({} if args.unthrottled else DEVICE_BOUND_SETTINGS))
     with tempfile.TemporaryDirectory(prefix="cpu-floor-") as work:
-        os.environ["SANE_CONFIG_DIR"] = str(write_sane_dir(Path(work) / "sane", **settings, geometry_max="297.0"))
+        os.environ["SANE_CONFIG_DIR"] = str(
+            write_sane_dir(Path(work) / "sane", **settings, geometry_max=f"{A4_BED_MM}.0")
+        )
         import sane
 
         sane.init()
@@ -113,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         except sane._sane.error as exc:
             print(f"cpu_floor: cannot open the SANE test backend: {exc}", file=sys.stderr)
             return 1
-        device.mode, device.resolution = "Color", DPI
-        device.tl_x, device.tl_y, device.br_x, device.br_y = 0, 0, *PAGE_MM
+        device.mode, device.resolution = "Color", A4.dpi
+        device.tl_x, device.tl_y, device.br_x, device.br_y = 0, 0, A4.width_mm, A4.height_mm
         figures: dict[str, list[tuple[float, float]]] = {"read": [], "read + jpeg": []}
         try:
             scan_once(device.dev, encode=False)  # warm-up: imports, the backend's picture buffer
@@ -131,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             device.close()
     mode = "unthrottled" if args.unthrottled else "device-bound (20 ms a buffer)"
-    print(f"A4 {DPI} dpi colour, {mode}, JPEG quality {QUALITY}, one process, medians of {args.rounds}:")
+    print(f"A4 {A4.dpi} dpi colour, {mode}, JPEG quality {JPEG_QUALITY}, one process, medians of {args.rounds}:")
     for case, values in figures.items():
         cpu = statistics.median(v[0] for v in values)
         wall = statistics.median(v[1] for v in values)
