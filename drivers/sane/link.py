@@ -178,7 +178,7 @@ class WorkerLink:
             self._wait_readable(abortable)
             message = self._replies.recv()
         except (EOFError, OSError) as exc:
-            raise WorkerGone(f"the worker ended ({self._exit_text()})") from exc
+            raise WorkerGone(f"the worker ended ({self.exit_text()})") from exc
         self.last_activity = time.monotonic()
         if message[0] == protocol.PAGE:
             self.pending_chunks = message[2]
@@ -190,10 +190,13 @@ class WorkerLink:
             self.progress = (message[1], message[2])
         return message
 
-    def _exit_text(self) -> str:
+    def exit_text(self, wait: float = 0.5) -> str:
+        """How the worker ended, for messages: ``"signal 9"``, ``"exit status 1"``,
+        ``"still running"`` or ``"not started"``. Waits up to ``wait`` seconds for
+        the process to end (0 never blocks)."""
         if self._process is None:
             return "not started"
-        self._process.join(0.5)
+        self._process.join(wait)
         code = self._process.exitcode
         if code is None:
             return "still running"
@@ -245,7 +248,7 @@ class WorkerLink:
                 chunk = self._replies.recv_bytes()
                 framed = None if chunk else self._replies.recv()
             except (EOFError, OSError) as exc:
-                raise WorkerGone(f"the worker ended ({self._exit_text()})") from exc
+                raise WorkerGone(f"the worker ended ({self.exit_text()})") from exc
             self.last_activity = time.monotonic()
             if framed is None:
                 if self.pending_chunks > 0:

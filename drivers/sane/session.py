@@ -60,8 +60,11 @@ class SaneSession(ScanSession):
         if self._failure is not None:
             raise self._failure
         link = self._link
-        if link is None or link is not self._scanner._link or not link.alive:
+        if link is None:
             raise self._fail(ScannerError(Condition.IO_ERROR, "the scanner's worker is gone"))
+        if link is not self._scanner._link or not link.alive:
+            ended = link.exit_text(wait=0)  # the worker was reaped or replaced: never blocks for long
+            raise self._fail(ScannerError(Condition.IO_ERROR, f"the scanner's worker is gone ({ended})"))
         return link
 
     def _fail(self, exc: ScannerError) -> ScannerError:

@@ -382,6 +382,29 @@ def test_a_worker_that_dies_gives_io_error_and_a_fresh_worker(tmp_path):
     assert len(pages) == 1
 
 
+def test_a_worker_found_dead_between_reads_says_how_it_ended(tmp_path):
+    """The worker dies while no read is pending (the death is seen by the session's
+    own check, not by the pipe): the fault still names the signal."""
+
+    async def main():
+        scanner = make_scanner(sane_dir(tmp_path))
+        try:
+            session = await scanner.start(params())
+            link = scanner._link
+            os.kill(scanner.worker_pid, signal.SIGKILL)
+            await wait_until(lambda: not link.alive)
+            with pytest.raises(ScannerError) as exc:
+                await session.next_page()
+            await session.close()
+            return exc.value
+        finally:
+            await scanner.shutdown()
+
+    exc = asyncio.run(main())
+    assert exc.condition is Condition.IO_ERROR
+    assert exc.message == "the scanner's worker is gone (signal 9)"
+
+
 def test_one_session_at_a_time(tmp_path):
     async def main():
         scanner = make_scanner(sane_dir(tmp_path))
