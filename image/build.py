@@ -3,7 +3,7 @@
 
 Usage (as root; ``image/build --help``)::
 
-    image/build [--output DIR] [--cache DIR]
+    image/build [--output DIR] [--cache DIR] [--no-output]
 
 Two cached stages, each kept under a name keyed by a hash of its inputs in the cache
 directory (``--cache``, default ``$WSD_SCAN_SERVER_TEST_CACHE/pi-image``, where
@@ -430,10 +430,16 @@ def build_image(cache: Path | None = None) -> Image:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: build (or reuse) the image and copy it to ``--output``; 0 on success."""
+    """Command line: build (or reuse) the image and copy it to ``--output`` (with ``--no-output``
+    only print the cached image's path); 0 on success, 1 when the build fails, 2 without root."""
     parser = argparse.ArgumentParser(description="Build the wsd-scan-server Raspberry Pi image (arm64).")
     parser.add_argument("--output", type=Path, default=REPO / "build", help="directory for the .img (default build/)")
     parser.add_argument("--cache", type=Path, default=None, help="cache directory (default: %(default)s)")
+    parser.add_argument(
+        "--no-output",
+        action="store_true",
+        help="only build (or find) the image in the cache and print its path; copy nothing to --output",
+    )
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("image/build: needs root (mmdebstrap --mode=root, chroot, mkfs.ext4 -d with owners)", file=sys.stderr)
@@ -443,6 +449,9 @@ def main(argv: list[str] | None = None) -> int:
     except (BuildError, subprocess.TimeoutExpired) as exc:
         print(f"image/build: {exc}", file=sys.stderr)
         return 1
+    if args.no_output:
+        print(image.path)
+        return 0
     args.output.mkdir(parents=True, exist_ok=True)
     subprocess.run(["cp", "--reflink=auto", str(image.path), str(args.output / IMAGE_NAME)], check=True)
     shutil.copy2(image.directory / "manifest.json", args.output / "manifest.json")

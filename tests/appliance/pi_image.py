@@ -2,6 +2,8 @@
 
 * :func:`build` runs the recipe (cached in ``$WSD_SCAN_SERVER_TEST_CACHE/pi-image``, keyed by its
   inputs) and returns the :class:`Built` image with its manifest and how long this call took.
+* :class:`BackgroundBuild` runs the same recipe (``image/build --no-output``) in a child process
+  from the start of a test session, so that a cold build overlaps the tests before the Pi image's.
 * :func:`partitions` reads the MBR (``sfdisk --json``); :func:`boot_files` / :func:`boot_file`
   read the FAT partition with mtools (``-i IMG@@OFFSET``); :func:`root_read` and
   :func:`root_edit` read and write the ext4 partition with debugfs (``IMG?offset=N``). No loop
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -57,6 +61,55 @@ def build() -> Built:
     started = time.monotonic()
     image = recipe().build_image()
     return Built(image.path, image.manifest, time.monotonic() - started)
+
+
+class BackgroundBuild:
+    """``image/build --no-output`` in a child process of its own process group, started when a
+    test session begins, so that a cold build (the base tree takes 7-8 minutes under qemu-user,
+    the recipe runs it at nice 15) overlaps the tests that run before the Pi image tests.
+
+    Nothing waits for the child: :func:`build` takes the recipe's lock (``<cache>/lock``) after it,
+    so the image tests reuse what it built; after a failed background build, :func:`build` runs
+    the recipe again and fails with its error. The child's output goes to ``log``; ``argv`` is
+    the recipe's command unless given (tests give another).
+    """
+
+    def __init__(self, log: Path, argv: list[str] | None = None) -> None:
+        self.log = log
+        self.argv = argv or [sys.executable, str(BUILD_SCRIPT), "--no-output"]
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        """Start the child (once)."""
+        if self.process is not None:
+            return
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "w") as out:
+            self.process = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stop() ends mmdebstrap and dpkg too
+            )
+
+    @property
+    def running(self) -> bool:
+        """True while the child runs."""
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, grace: float = 60.0) -> None:
+        """End a child that is still running (the session ended before the image tests waited for
+        it): SIGTERM to its process group (mmdebstrap unmounts and cleans up on it), SIGKILL after
+        ``grace`` seconds. The recipe removes a half-built stage at its next run."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
 
 
 @dataclass(frozen=True)
