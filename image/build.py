@@ -123,11 +123,17 @@ UNITS_ENABLED = (
     "wsd-scan-server.service",
     "wsdscan-firstboot.service",
     "systemd-networkd.service",
-    "wpa_supplicant@wlan0.service",
 )
 UNITS_DISABLED = ("ssh.service", "wpa_supplicant.service")
 """SSH is off until the first boot finds a file ``ssh`` on the boot partition; wpa_supplicant runs
-only as wpa_supplicant@wlan0, when first boot installed a Wi-Fi configuration."""
+only as wpa_supplicant@wlan0, when first boot installed a Wi-Fi configuration (:data:`WIFI_WANTS`)."""
+
+WIFI_UNIT = "wpa_supplicant@wlan0.service"
+WIFI_WANTS = "etc/systemd/system/sys-subsystem-net-devices-wlan0.device.wants"
+"""wpa_supplicant@wlan0 is wanted by the wlan0 device, not by multi-user.target: it starts when
+the interface appears. Enabled for multi-user.target, its job would wait for a device that a Pi
+without Wi-Fi (or with Wi-Fi switched off) never gets, and network.target with it, so the
+service would start 90 s late (systemd's device timeout) at every boot."""
 
 PROJECT_FILES = ("pyproject.toml", "README.md", "config.example.toml", "scripts/build-deb")
 PROJECT_DIRS = ("firmware", "drivers", "systemd", "debian", "image/rootfs")
@@ -309,6 +315,8 @@ def _customize(tree: Path, package: Path, key: str, version: str) -> None:
     _run(["systemd-sysusers", f"--root={tree}"])
     _run(["systemctl", f"--root={tree}", "enable", *UNITS_ENABLED])
     _run(["systemctl", f"--root={tree}", "disable", *UNITS_DISABLED])
+    (tree / WIFI_WANTS).mkdir(parents=True, exist_ok=True)  # systemctl add-wants knows no device units
+    (tree / WIFI_WANTS / WIFI_UNIT).symlink_to("/lib/systemd/system/wpa_supplicant@.service")
     # systemd's ConditionFirstBoot, on every card (mmdebstrap leaves the file empty, which is no first boot).
     (tree / "etc/machine-id").write_text("uninitialized\n")
     (tree / "etc/wsdscan-release").write_text(f"wsd-scan-server {version}\nimage key {key}\n")

@@ -165,6 +165,9 @@ def test_root_file_system_is_the_appliance(built, layout):
     wants = root_list(image, root, "/etc/systemd/system/multi-user.target.wants")
     assert "wsd-scan-server.service" in wants and "systemd-networkd.service" in wants
     assert "ssh.service" not in wants  # SSH off until a file "ssh" on the boot partition
+    wifi = pi_image.recipe().WIFI_UNIT
+    assert wifi not in wants  # else boot waits for a wlan0 that a Pi without Wi-Fi never gets
+    assert wifi in root_list(image, root, "/" + pi_image.recipe().WIFI_WANTS)  # started when wlan0 appears
     assert "ssh.socket" not in root_list(image, root, "/etc/systemd/system/sockets.target.wants")
     preset = (root_read(image, root, "/etc/systemd/system-preset/50-wsdscan.preset") or "").splitlines()
     assert "disable ssh.service" in preset and "disable ssh.socket" in preset  # first boot's preset-all
@@ -255,6 +258,14 @@ def test_boots_to_running_with_no_failed_unit(booted):
     assert booted.failed == [], booted.vm.tail()
     assert booted.report.get("service") == "active/0", booted.vm.tail()  # never restarted
     assert booted.report.get("ssh") != "active"
+
+
+def test_boot_waits_for_no_device_this_machine_lacks(booted):
+    """The VM has no Wi-Fi, like a Pi without it or with it switched off: nothing may wait for
+    wlan0 (systemd gives up on a device after 90 s, and network.target, the service with it)."""
+    console = booted.vm.console_text()
+    assert "Timed out waiting for device" not in console, booted.vm.tail()
+    assert "Dependency failed" not in console, booted.vm.tail()
 
 
 def test_first_boot_grew_the_root_file_system_and_named_the_host(built, booted):
