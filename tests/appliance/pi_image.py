@@ -65,7 +65,7 @@ def build() -> Built:
 
 class BackgroundBuild:
     """``image/build --no-output`` in a child process of its own process group, started when a
-    test session begins, so that a cold build (the base tree takes 7-8 minutes under qemu-user,
+    test session begins, so that a cold build (the base tree takes 6-8 minutes under qemu-user,
     the recipe runs it at nice 15) overlaps the tests that run before the Pi image tests.
 
     Nothing waits for the child: :func:`build` takes the recipe's lock (``<cache>/lock``) after it,
