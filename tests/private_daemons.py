@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 from tests.netns import netns_argv
+from tests.processes import stop_process
 
 _BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -71,17 +71,6 @@ def avahi_missing(*tools: str) -> str | None:
     return None
 
 
-def _stop(process: subprocess.Popen, timeout: float) -> None:
-    """SIGTERM ``process`` (one we started) if it runs, SIGKILL after ``timeout`` s; reap it."""
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 class PrivateSystemBus:
     """A ``dbus-daemon`` with a minimal system-bus configuration, listening in ``directory``.
 
@@ -113,7 +102,7 @@ class PrivateSystemBus:
 
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM the daemon we started (SIGKILL after ``timeout`` s) and reap it. Idempotent."""
-        _stop(self.proc, timeout)
+        stop_process(self.proc, timeout)
 
 
 class PrivateAvahi:
@@ -172,4 +161,4 @@ class PrivateAvahi:
 
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM the daemon we started (SIGKILL after ``timeout`` s) and reap it. Idempotent."""
-        _stop(self.proc, timeout)
+        stop_process(self.proc, timeout)

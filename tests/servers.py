@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +18,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.processes import stop_process
 
 REPO = Path(__file__).resolve().parents[1]
 URL_LINE = re.compile(r"scan service (http://127\.0\.0\.1:\d+/\S+) \(.*SANE (\S+)\)")
@@ -105,13 +106,7 @@ def running_service(
             raise AssertionError("service did not start:\n" + service.log_text())
         yield service
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+        stop_process(process, 10)
         reader.join(5)
 
 

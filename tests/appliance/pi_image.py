@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -30,6 +28,7 @@ from types import ModuleType
 
 from tests.appliance.paths import REPO
 from tests.prereqs import missing_prerequisite
+from tests.processes import stop_process
 
 BUILD_SCRIPT = REPO / "image" / "build.py"
 SECTOR = 512
@@ -102,14 +101,8 @@ class BackgroundBuild:
         """End a child that is still running (the session ended before the image tests waited for
         it): SIGTERM to its process group (mmdebstrap unmounts and cleans up on it), SIGKILL after
         ``grace`` seconds. The recipe removes a half-built stage at its next run."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(grace)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, grace, group=True)
 
 
 @dataclass(frozen=True)

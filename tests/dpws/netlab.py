@@ -21,6 +21,7 @@ from pathlib import Path
 from firmware.wire import namespaces as ns
 from firmware.wire.xml import Element, find, parse_with_prefixes, qname, text_of
 from tests.netns import Lab, in_netns, netns_argv
+from tests.processes import stop_process
 from tests.xmlfind import first_child
 
 REPO = Path(__file__).resolve().parents[2]
@@ -274,13 +275,7 @@ class Process:
         if self._terminated:
             return
         self._terminated = True
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_process(self.proc, timeout)
         self._selector.close()
         self.stdout.close()
         self.log.close()
