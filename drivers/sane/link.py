@@ -192,14 +192,15 @@ class WorkerLink:
 
     def exit_text(self, wait: float = 0.5) -> str:
         """How the worker ended, for messages: ``"signal 9"``, ``"exit status 1"``,
-        ``"still running"`` or ``"not started"``. Waits up to ``wait`` seconds for
-        the process to end (0 never blocks)."""
+        ``"killed"`` (by us, not yet reaped), ``"still running"`` or
+        ``"not started"``. Waits up to ``wait`` seconds for the process to end
+        (0 never blocks)."""
         if self._process is None:
             return "not started"
         self._process.join(wait)
         code = self._process.exitcode
         if code is None:
-            return "still running"
+            return "killed" if self.killed else "still running"
         return f"signal {-code}" if code < 0 else f"exit status {code}"
 
     def receive_reply(self) -> tuple:

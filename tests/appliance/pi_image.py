@@ -92,11 +92,6 @@ class BackgroundBuild:
                 start_new_session=True,  # its own process group: stop() ends mmdebstrap and dpkg too
             )
 
-    @property
-    def running(self) -> bool:
-        """True while the child runs."""
-        return self.process is not None and self.process.poll() is None
-
     def stop(self, grace: float = 60.0) -> None:
         """End a child that is still running (the session ended before the image tests waited for
         it): SIGTERM to its process group (mmdebstrap unmounts and cleans up on it), SIGKILL after

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
-import sys
 import threading
 import time
 import warnings
@@ -30,34 +29,34 @@ WORKER_TIMEOUT = 60.0
 """Seconds one call in a spawned child may take (each reads a few small pages)."""
 
 
-def in_worker(config: Path, function, *args):
+def in_worker(config: Path, function, *args, timeout: float = WORKER_TIMEOUT):
     """Run ``function(*args)`` in a fresh spawned process with SANE_CONFIG_DIR = ``config``.
 
-    A child that has not answered after :data:`WORKER_TIMEOUT` seconds is killed and the call
-    made once more in a new child, with a warning: libsane's sanei_thread cancels a backend's
-    reader thread asynchronously (``sane_cancel``), and one cancelled inside ``malloc`` leaves
-    the arena's lock taken, so the child hangs for ever in ``pthread_join``. The driver's
-    watchdog kills such a worker; here the test process must. A second hang fails the test.
+    A child that has not answered after ``timeout`` seconds is killed and the call made once
+    more in a new child, with a warning: libsane's sanei_thread cancels a backend's reader
+    thread asynchronously (``sane_cancel``), and one cancelled inside ``malloc`` leaves the
+    arena's lock taken, so the child hangs for ever in ``pthread_join``. The driver's watchdog
+    kills such a worker; here the test process must. A second hang fails the test.
     """
-    for attempt in (1, 2):
-        try:
-            return _in_child(config, function, *args)
-        except TimeoutError as exc:
-            if attempt == 2:
-                raise AssertionError(f"the SANE child hung twice: {exc}") from None
-            warnings.warn(f"the SANE child hung and was killed; calling once more ({exc})", stacklevel=2)
-    raise AssertionError("not reached")
+    try:
+        return _in_child(config, timeout, function, *args)
+    except TimeoutError as exc:
+        warnings.warn(f"the SANE child hung and was killed; calling once more ({exc})", stacklevel=2)
+    try:
+        return _in_child(config, timeout, function, *args)
+    except TimeoutError as exc:
+        raise AssertionError(f"the SANE child hung twice: {exc}") from None
 
 
-def _in_child(config: Path, function, *args):
+def _in_child(config: Path, timeout: float, function, *args):
     ctx = multiprocessing.get_context("spawn")
     receive, send = ctx.Pipe(duplex=False)
     child = ctx.Process(target=_child_main, args=(send, str(config), function, *args), daemon=True)
     child.start()
     send.close()
     try:
-        if not receive.poll(WORKER_TIMEOUT):
-            raise TimeoutError(f"{function.__name__} gave no answer in {WORKER_TIMEOUT:.0f} s")
+        if not receive.poll(timeout):
+            raise TimeoutError(f"{function.__name__} gave no answer in {timeout:.0f} s")
         ok, value = receive.recv()
     finally:
         receive.close()
@@ -343,10 +342,9 @@ def _sleep_forever(reader, lib, dev):
     time.sleep(3600)
 
 
-def test_a_child_that_hangs_is_killed_and_tried_once_more(tmp_path, monkeypatch):
+def test_a_child_that_hangs_is_killed_and_tried_once_more(tmp_path):
     """The harness itself: a hung child (as a backend's cancelled reader thread leaves it) is
     killed, the call repeated once with a warning, and a second hang fails the test."""
-    monkeypatch.setattr(sys.modules[__name__], "WORKER_TIMEOUT", 2.0)
     config = write_sane_dir(tmp_path / "sane.d")
     with pytest.warns(UserWarning, match="hung and was killed"), pytest.raises(AssertionError, match="hung twice"):
-        in_worker(config, _sleep_forever)
+        in_worker(config, _sleep_forever, timeout=2.0)
